@@ -1,0 +1,111 @@
+"""The one interface every conversion route implements.
+
+A route module defines ``BACKEND = SomeBackend()``. Route modules import nothing heavy at
+module level: the host (Python 3.11) reads their metadata, while only the route's own pinned
+env imports its toolchain (``load_toolchain``). Runs on Python 3.7.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+
+class ConversionError(Exception):
+    """The converter rejected the model; carries the stage it happened in."""
+
+    def __init__(self, stage, message):
+        Exception.__init__(self, message)
+        self.stage = stage
+
+
+class Job(object):
+    """What every route receives: the same module, example inputs and names."""
+
+    def __init__(self, module, inputs, output_names, out_dir, hooks=None):
+        self.module = module              # torch.nn.Module, eval mode
+        self.inputs = inputs              # OrderedDict name -> float32 numpy array
+        self.output_names = output_names  # names of the module's outputs, in order
+        self.out_dir = out_dir            # where the route writes its files
+        self.hooks = hooks                # dict of per-route overrides, or None
+
+    def torch_inputs(self):
+        import torch
+        return tuple(torch.from_numpy(a) for a in self.inputs.values())
+
+
+class Stages(object):
+    """Times named stages, and leaves the current stage in a file so that a parent process
+    can tell where a converter died even when it died by a signal."""
+
+    def __init__(self, progress_path=None):
+        self.seconds = {}
+        self.current = None
+        self._progress_path = progress_path
+
+    def __call__(self, name):
+        return _Stage(self, name)
+
+    def _enter(self, name):
+        self.current = name
+        if self._progress_path:
+            with open(self._progress_path, "w") as f:
+                f.write(name)
+
+
+class _Stage(object):
+    def __init__(self, stages, name):
+        self.stages = stages
+        self.name = name
+
+    def __enter__(self):
+        self.stages._enter(self.name)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        elapsed = time.perf_counter() - self.start
+        self.stages.seconds[self.name] = round(self.stages.seconds.get(self.name, 0.0) + elapsed, 4)
+        if exc is not None and not isinstance(exc, ConversionError) \
+                and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise ConversionError(self.name, "{}: {}".format(type(exc).__name__, exc))
+        return False
+
+
+class Backend(object):
+    """A conversion route. Subclasses set the metadata and implement the two methods."""
+
+    name = None          # route name on the command line, e.g. "v3"
+    env = None           # tox env with the pinned toolchain
+    python = None        # Python version of that env, e.g. "3.7"
+    artifact = None      # file name of the converted model in the route's folder
+    summary = ""         # one line for --help and the tables
+    hook_kind = None     # what a hooks file overrides for this route (for --help)
+
+    def load_toolchain(self):
+        """Import the toolchain (some need a fixed order) and return {package: version}."""
+        raise NotImplementedError
+
+    def convert(self, job, stages):
+        """Convert ``job.module`` and write ``job.out_dir/self.artifact``.
+
+        Time each step with ``with stages("trace"): ...``; return a dict of extra facts
+        for the record (may be empty). Raise ConversionError (or let a stage raise)."""
+        raise NotImplementedError
+
+
+def write_json_atomic(path, data):
+    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    tmp = "{}.tmp-{}".format(path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (IOError, OSError, ValueError):
+        return default

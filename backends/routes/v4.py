@@ -1,0 +1,70 @@
+"""v4: torch.jit.trace -> coremltools 4.1 unified converter (NeuralNetwork).
+
+Hooks: TorchScript op name -> function ``fn(context, node)`` building MIL ops, registered
+with coremltools' ``register_torch_op(override=True)`` before conversion.
+"""
+from __future__ import annotations
+
+import os
+
+from backends.base import Backend
+
+
+class V4(Backend):
+    name = "v4"
+    env = "v4"
+    python = "3.8"
+    artifact = "model.mlmodel"
+    summary = "torch.jit.trace -> coremltools 4.1 ct.convert (NeuralNetwork)"
+    hook_kind = "TorchScript op -> MIL composite (register_torch_op)"
+
+    def load_toolchain(self):
+        import coremltools
+        import torch
+        return {"coremltools": coremltools.__version__, "torch": torch.__version__}
+
+    def convert(self, job, stages):
+        import coremltools as ct
+        with stages("trace"):
+            traced = trace(job)
+        with stages("convert"):
+            register_hooks(job.hooks)
+            mlmodel = ct.convert(traced, inputs=tensor_types(ct, job))
+            spec = renamed_outputs(ct, mlmodel.get_spec(), job.output_names)
+        with stages("save"):
+            ct.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
+        return {}
+
+
+def trace(job):
+    import torch
+    with torch.no_grad():
+        return torch.jit.trace(job.module, job.torch_inputs())
+
+
+def tensor_types(ct, job):
+    return [ct.TensorType(name=name, shape=array.shape) for name, array in job.inputs.items()]
+
+
+def register_hooks(hooks):
+    """Install user op converters, replacing coremltools' own for those op names."""
+    if not hooks:
+        return
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import register_torch_op
+    for op_name, fn in hooks.items():
+        fn.__name__ = op_name      # the registry keys converters by function name
+        register_torch_op(fn, override=True)
+
+
+def renamed_outputs(ct, spec, names):
+    """ct 4 names outputs after internal vars; give them the PyTorch names, in order."""
+    current = [o.name for o in spec.description.output]
+    if len(current) != len(names):
+        raise ValueError("converted model has {} outputs, the module {}".format(len(current), len(names)))
+    for old, new in zip(current, names):
+        if old != new:
+            ct.utils.rename_feature(spec, old, new)
+    return spec
+
+
+BACKEND = V4()

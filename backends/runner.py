@@ -1,0 +1,125 @@
+"""Run one conversion in its own process and publish its folder without losing old results.
+
+Used by the host CLI (Python 3.11, with the route env's python) and by ``backends.batch``
+inside a tox env (with its own python). Runs on Python 3.7.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from backends.base import read_json, write_json_atomic
+from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
+
+DEFAULT_TIMEOUT = 1800
+
+
+class BadInput(Exception):
+    """The worker refused the request (unknown model, checkpoint that does not fit, ...)."""
+
+
+def route_dir(out_root, model, route):
+    return os.path.join(out_root, model, route)
+
+
+def convert_isolated(python, route, model, out_root, samples=32000, weights=None, hooks=None,
+                     timeout=DEFAULT_TIMEOUT, env=None):
+    """Convert in a child process; return the conversion record (status ok or failed).
+
+    The child writes into a staging folder. A successful run replaces the route folder in
+    one rename. A failed run never replaces earlier files: with no earlier conversion its
+    record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
+    """
+    final = route_dir(out_root, model, route)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, ".{}.staging-{}".format(route, os.getpid()))
+    shutil.rmtree(staging, ignore_errors=True)
+    cmd = [python, "-m", "backends.worker", "--route", route, "--model", model,
+           "--out", staging, "--samples", str(samples)]
+    if weights:
+        cmd += ["--weights", weights]
+    if hooks:
+        cmd += ["--hooks", hooks]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=timeout, env=env)
+        code, stderr = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired as e:
+        code, stderr = None, "timed out after {} s".format(timeout)
+    if code == EXIT_BAD_INPUT:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BadInput(last_line(stderr) or "the worker rejected the request")
+
+    record = read_json(os.path.join(staging, "conversion.json"))
+    if record is None or code != 0 and record.get("status") == "ok":
+        record = crash_record(route, model, samples, staging, code, stderr)
+    if record.get("status") != "ok" and code not in (0, 1):
+        record.setdefault("stderr_tail", tail(stderr))
+    publish(staging, final, record)
+    return record
+
+
+def crash_record(route, model, samples, staging, code, stderr):
+    """The child died without writing its record: a signal, a timeout or an uncaught error."""
+    stage = None
+    try:
+        with open(os.path.join(staging, PROGRESS_FILE)) as f:
+            stage = f.read().strip() or None
+    except (IOError, OSError):
+        pass
+    if code is None:
+        error = last_line(stderr)
+    elif code < 0:
+        error = "converter process killed by signal {} ({})".format(-code, signal_name(-code))
+    else:
+        error = "converter process exited with code {}: {}".format(code, last_line(stderr))
+    record = {"schema": 1, "route": route, "model": model, "samples": samples,
+              "status": "failed", "stage": stage, "error": error, "exit_code": code,
+              "stderr_tail": tail(stderr)}
+    if code is not None and code < 0:
+        record["signal"] = signal_name(-code)
+    return record
+
+
+def publish(staging, final, record):
+    os.makedirs(staging, exist_ok=True)
+    for leftover in (PROGRESS_FILE,):
+        path = os.path.join(staging, leftover)
+        if os.path.exists(path):
+            os.remove(path)
+    earlier = read_json(os.path.join(final, "conversion.json"))
+    if record["status"] != "ok" and earlier is not None:
+        # Keep the earlier conversion; put this failure beside it.
+        write_json_atomic(os.path.join(final, "conversion.failed.json"), record)
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    write_json_atomic(os.path.join(staging, "conversion.json"), record)
+    retired = final + ".old-{}".format(os.getpid())
+    if os.path.exists(final):
+        os.rename(final, retired)
+    os.rename(staging, final)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal {}".format(number)
+
+
+def last_line(text):
+    lines = [l.strip() for l in (text or "").strip().splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+def tail(text, lines=15):
+    return "\n".join((text or "").rstrip().splitlines()[-lines:])
+
+
+def this_python():
+    return sys.executable

@@ -1,0 +1,140 @@
+"""Convert one zoo model by one route, inside that route's pinned env, in its own process.
+
+    python -m backends.worker --route v3 --model pann_mobilenetv1 --out DIR
+        [--samples N] [--weights W.npz] [--hooks HOOKS.py]
+
+Writes into DIR: the model file, golden.npz, conversion.json. Exit 0 converted, 1 the route
+failed (recorded in conversion.json), 2 bad input (one line on stderr, nothing recorded).
+A parent (backends.runner) records deaths by signal. Runs on Python 3.7.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import traceback
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+PROGRESS_FILE = ".stage"
+
+
+class BadInput(Exception):
+    pass
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m backends.worker")
+    p.add_argument("--route", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--samples", type=int, default=32000)
+    p.add_argument("--weights", help="npz of the state dict (from a checkpoint, as plain arrays)")
+    p.add_argument("--hooks", help="python file defining HOOKS = {route: {op: fn}}")
+    args = p.parse_args(argv)
+    try:
+        record = run(args)
+    except BadInput as e:
+        sys.stderr.write("error: {}\n".format(e))
+        return EXIT_BAD_INPUT
+    return EXIT_OK if record["status"] == "ok" else EXIT_FAILED
+
+
+def run(args):
+    import backends
+    from backends.base import ConversionError, Job, Stages, write_json_atomic
+    from backends.inspect_spec import summarize
+
+    try:
+        backend = backends.get(args.route)
+    except backends.UnknownRoute as e:
+        raise BadInput(str(e))
+    os.makedirs(args.out, exist_ok=True)
+    stages = Stages(os.path.join(args.out, PROGRESS_FILE))
+    record = {"schema": 1, "route": args.route, "model": args.model, "samples": args.samples,
+              "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
+              "status": "failed", "stage": None, "error": None, "seconds": stages.seconds}
+    with stages("load_toolchain"):
+        versions = backend.load_toolchain()   # before torch: import order matters for v3
+    record["toolchain"] = dict(versions, python=platform.python_version())
+    job = prepare_job(args, backend, stages)
+
+    try:
+        extra = backend.convert(job, stages) or {}
+        record.update(extra)
+        with stages("inspect"):
+            record.update(summarize(os.path.join(args.out, backend.artifact)))
+        record["status"] = "ok"
+    except ConversionError as e:
+        record["stage"], record["error"] = e.stage, str(e)
+        record["traceback"] = traceback.format_exc(limit=-8)
+    write_json_atomic(os.path.join(args.out, "conversion.json"), record)
+    _remove(os.path.join(args.out, PROGRESS_FILE))
+    return record
+
+
+def prepare_job(args, backend, stages):
+    """Build the model, load weights, run PyTorch once for the golden outputs."""
+    import numpy as np
+    import zoo
+    from backends.base import Job
+    try:
+        entry = zoo.get(args.model)
+    except zoo.ZooError as e:
+        raise BadInput(str(e))
+    if args.samples < 1024:
+        raise BadInput("--samples {} is too short: the STFT window needs at least 1024".format(
+            args.samples))
+    with stages("build"):
+        module = entry.build()
+        if args.weights:
+            try:
+                with np.load(args.weights, allow_pickle=False) as arrays:
+                    zoo.load_weights(module, dict(arrays.items()), where=args.weights)
+            except zoo.ZooError as e:
+                raise BadInput(str(e))
+        inputs = entry.example_inputs(args.samples)
+    hooks = load_hooks(args.hooks, backend.name) if args.hooks else None
+    job = Job(module, inputs, entry.outputs, args.out, hooks)
+    with stages("golden"):
+        write_golden(job, os.path.join(args.out, "golden.npz"))
+    return job
+
+
+def write_golden(job, path):
+    import numpy as np
+    import torch
+    with torch.no_grad():
+        outputs = job.module(*job.torch_inputs())
+    if not isinstance(outputs, (tuple, list)):
+        outputs = (outputs,)
+    arrays = dict(("input:" + k, v) for k, v in job.inputs.items())
+    for name, value in zip(job.output_names, outputs):
+        arrays["output:" + name] = value.detach().numpy()
+    np.savez(path, **arrays)
+
+
+def load_hooks(path, route):
+    """A hooks file is the user's own Python: HOOKS = {"v3": {"Pad": fn}, "v4": {...}}."""
+    namespace = {"__file__": path, "__name__": "coreml_routes_hooks"}
+    try:
+        with open(path) as f:
+            code = compile(f.read(), path, "exec")
+    except (IOError, OSError, SyntaxError) as e:
+        raise BadInput("cannot read hooks file {}: {}".format(path, e))
+    exec(code, namespace)
+    hooks = namespace.get("HOOKS")
+    if not isinstance(hooks, dict):
+        raise BadInput("hooks file {} defines no HOOKS dict ({{route: {{op: function}}}})".format(path))
+    return hooks.get(route) or None
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Run Core ML models with numpy, on any OS: a reference evaluator for NeuralNetwork and
+ML Program specs, faithful to Core ML's documented semantics.
+
+    >>> import coreml_reference
+    >>> outputs = coreml_reference.predict("model.mlpackage", {"waveform": x})
+
+It is an evaluator of the spec, not the Core ML runtime: ``precision="fp16"`` emulates the
+GPU / Neural Engine by rounding weights and every intermediate result to float16.
+"""
+from __future__ import annotations
+
+from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,  # noqa: F401
+                                     ShapeError, UnsupportedError)
+from coreml_reference.loader import load
+
+PRECISIONS = ("fp32", "fp16")
+
+
+def predict(model, inputs, precision="fp32", trace=None):
+    """Evaluate ``model`` on ``inputs``; return {output name: numpy array} for every output.
+
+    model: path to .mlmodel / .mlpackage, a ``Model_pb2.Model`` spec or a coremltools MLModel.
+    inputs: {input name: numpy array}, as ``MLModel.predict`` takes them.
+    precision: "fp32" (Core ML on CPU) or "fp16" — an *emulation* of GPU / Neural Engine
+        execution: weights and every layer's / op's result are rounded to float16. It shows
+        fp16 overflow and rounding loss; it is not the device and not bit-exact.
+    trace: optional callable ``trace(name, type, value)`` called with every intermediate
+        blob / variable as it is computed (for divergence searches).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError("precision must be one of {}, not {!r}".format(PRECISIONS, precision))
+    loaded = load(model)
+    kind = loaded.spec.WhichOneof("Type")
+    if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
+        from coreml_reference.neuralnetwork import run
+    elif kind == "mlProgram":
+        from coreml_reference.mlprogram import run
+    else:
+        raise ModelFileError("{}: model type {!r} is not a neural network or ML Program; "
+                             "the reference evaluator runs only those".format(loaded.name, kind))
+    return run(loaded, inputs, precision=precision, trace=trace)

@@ -1,0 +1,39 @@
+"""Errors of the reference evaluator: each names what went wrong and where."""
+
+
+class EvaluatorError(Exception):
+    """Base class: the model cannot be evaluated as asked."""
+
+
+class ModelFileError(EvaluatorError):
+    """Missing, truncated or corrupt model file, or a spec that is not a neural network."""
+
+
+class InputError(EvaluatorError):
+    """A missing input, or one of the wrong shape or dtype."""
+
+
+class UnsupportedError(EvaluatorError):
+    """A layer / op type the evaluator does not implement."""
+
+    def __init__(self, kind, type_name, layer_name, model_path=None):
+        where = " in {}".format(model_path) if model_path else ""
+        EvaluatorError.__init__(self, "unsupported {} type {!r} (layer {!r}){}".format(
+            kind, type_name, layer_name, where))
+        self.type_name = type_name
+        self.layer_name = layer_name
+
+
+class ShapeError(EvaluatorError):
+    """Core ML would reject these shapes (it does not broadcast like numpy)."""
+
+
+class LayerError(EvaluatorError):
+    """A layer / op failed; wraps the cause with the layer's type and name."""
+
+    def __init__(self, type_name, layer_name, cause, model_path=None):
+        where = " in {}".format(model_path) if model_path else ""
+        EvaluatorError.__init__(self, "{} layer {!r}{}: {}".format(type_name, layer_name, where, cause))
+        self.type_name = type_name
+        self.layer_name = layer_name
+        self.cause = cause
