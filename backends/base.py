@@ -11,6 +11,11 @@ import os
 import time
 
 
+class BadInput(Exception):
+    """The request itself is wrong (unknown model, weights that do not fit): not a failure
+    of the route. Passes through stages unchanged."""
+
+
 class ConversionError(Exception):
     """The converter rejected the model; carries the stage it happened in."""
 
@@ -28,6 +33,7 @@ class Job(object):
         self.output_names = output_names  # names of the module's outputs, in order
         self.out_dir = out_dir            # where the route writes its files
         self.hooks = hooks                # dict of per-route overrides, or None
+        self.output_shapes = None         # PyTorch's output shapes, once the golden run is done
 
     def torch_inputs(self):
         import torch
@@ -66,8 +72,8 @@ class _Stage(object):
     def __exit__(self, exc_type, exc, tb):
         elapsed = time.perf_counter() - self.start
         self.stages.seconds[self.name] = round(self.stages.seconds.get(self.name, 0.0) + elapsed, 4)
-        if exc is not None and not isinstance(exc, ConversionError) \
-                and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if exc is not None and not isinstance(exc, (ConversionError, BadInput,
+                                                    KeyboardInterrupt, SystemExit)):
             raise ConversionError(self.name, "{}: {}".format(type(exc).__name__, exc))
         return False
 

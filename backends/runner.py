@@ -11,14 +11,10 @@ import signal
 import subprocess
 import sys
 
-from backends.base import read_json, write_json_atomic
+from backends.base import BadInput, read_json, write_json_atomic
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
 
 DEFAULT_TIMEOUT = 1800
-
-
-class BadInput(Exception):
-    """The worker refused the request (unknown model, checkpoint that does not fit, ...)."""
 
 
 def route_dir(out_root, model, route):

@@ -15,12 +15,10 @@ import platform
 import sys
 import traceback
 
+from backends.base import BadInput
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 PROGRESS_FILE = ".stage"
-
-
-class BadInput(Exception):
-    pass
 
 
 def main(argv=None):
@@ -111,6 +109,7 @@ def write_golden(job, path):
     arrays = dict(("input:" + k, v) for k, v in job.inputs.items())
     for name, value in zip(job.output_names, outputs):
         arrays["output:" + name] = value.detach().numpy()
+    job.output_shapes = [tuple(o.shape) for o in outputs]
     np.savez(path, **arrays)
 
 

@@ -31,6 +31,7 @@ class V4(Backend):
             register_hooks(job.hooks)
             mlmodel = ct.convert(traced, inputs=tensor_types(ct, job))
             spec = renamed_outputs(ct, mlmodel.get_spec(), job.output_names)
+            declare_output_shapes(spec, job.output_shapes)
         with stages("save"):
             ct.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
         return {}
@@ -65,6 +66,14 @@ def renamed_outputs(ct, spec, names):
         if old != new:
             ct.utils.rename_feature(spec, old, new)
     return spec
+
+
+def declare_output_shapes(spec, shapes):
+    """ct 4 leaves output shapes empty; declare PyTorch's, which Core ML checks at runtime."""
+    for output, shape in zip(spec.description.output, shapes or []):
+        array = output.type.multiArrayType
+        if not array.shape:
+            array.shape.extend(int(d) for d in shape)
 
 
 BACKEND = V4()

@@ -1,0 +1,62 @@
+"""Read an untrusted PANNs checkpoint safely and hand its tensors on as plain arrays.
+
+Only torch >= 1.13's ``weights_only=True`` unpickler is used (never full pickle), here in
+the 3.11 host; the old-torch route envs receive an ``.npz`` with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from coreml_routes.errors import UserError
+
+
+def _numpy_globals():
+    """What PANNs' training checkpoints need besides tensors: numpy arrays in ``sampler``
+    (pickled by numpy 1.x under the old module path)."""
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    allowed = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+               (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+               (multiarray.scalar, "numpy.core.multiarray.scalar")]
+    allowed += [type(np.dtype(t)) for t in ("f4", "f8", "i4", "i8", "u1", "b1")]
+    return allowed
+
+
+def load_state_arrays(path: str) -> dict:
+    """{parameter name: numpy array} from ``{'model': state_dict}`` (or a bare state dict)."""
+    import torch
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError("checkpoint not found: {}".format(path))
+    except IsADirectoryError:
+        raise UserError("checkpoint {} is a directory, not a file".format(path))
+    except Exception as e:  # corrupt zip, truncated pickle, refused global, ...
+        raise UserError("cannot read checkpoint {}: {}".format(path, _reason(e)))
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise UserError("checkpoint {} holds no state dict (expected {{'model': state_dict}})".format(path))
+    arrays = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise UserError("checkpoint {}: entry {!r} is a {}, not a tensor".format(
+                path, key, type(value).__name__))
+        arrays[key] = value.detach().cpu().numpy()
+    return arrays
+
+
+def _reason(error: Exception) -> str:
+    """One line out of torch's multi-paragraph load errors."""
+    message = str(error)
+    if "Unsupported global:" in message:
+        name = message.split("Unsupported global:")[1].split(" was not")[0].strip()
+        return "it holds objects other than tensors and arrays ({}), refused for safety".format(name)
+    if "WeightsUnpickler error:" in message:
+        detail = message.split("WeightsUnpickler error:")[1].strip().splitlines()[0]
+        return "not a PyTorch checkpoint, or corrupt ({})".format(detail)
+    lines = message.strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def save_npz(arrays: dict, path: str) -> None:
+    np.savez(path, **arrays)

@@ -1,0 +1,122 @@
+"""``coreml-routes predict``: run a Core ML model on Linux with the reference evaluator."""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from coreml_routes.errors import UserError
+
+HELP = """\
+Run a converted Core ML model (.mlmodel or .mlpackage) with coreml_reference, a numpy
+evaluator of the spec — no macOS needed. Prints each output's name and shape; when the
+model's folder holds golden.npz and the input is its input, also the max abs error and
+SNR of every output against PyTorch.
+
+--input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz) or a
+.wav file (mono mix, resampled to the model's sample rate, cut or zero-padded to the
+model's fixed input length).
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("predict", help="run a Core ML model with the reference evaluator",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="path to model.mlmodel or model.mlpackage")
+    p.add_argument("--input", required=True, metavar="FILE", help=".npz or .wav input")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
+                   help="fp32: Core ML on CPU; fp16: emulate GPU / Neural Engine float16 "
+                        "(weights and every intermediate rounded to float16)")
+    p.add_argument("--out", metavar="OUT.npz", help="save the outputs here")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import coreml_reference
+    from coreml_reference import metrics
+
+    try:
+        loaded = coreml_reference.load(args.model)
+        inputs = read_inputs(args.input, loaded)
+        outputs = coreml_reference.predict(loaded.spec if loaded.weights_dir is None else args.model,
+                                           inputs, precision=args.precision)
+    except coreml_reference.EvaluatorError as e:
+        raise UserError(str(e))
+    golden = golden_for(args.model, inputs)
+    print("{} ({}):".format(args.model, args.precision))
+    for name, value in outputs.items():
+        line = "  {:<16} shape {}".format(name, list(value.shape))
+        if golden is not None and "output:" + name in golden:
+            expected = golden["output:" + name]
+            line += "  max abs error {:.3g}  SNR {:.1f} dB".format(
+                metrics.max_abs_error(value, expected), metrics.snr_db(value, expected))
+        print(line)
+    if args.out:
+        np.savez(args.out, **outputs)
+        print("saved {}".format(args.out))
+    return 0
+
+
+def read_inputs(path, loaded):
+    if not os.path.isfile(path):
+        raise UserError("input file not found: {}".format(path))
+    if path.lower().endswith(".wav"):
+        return wav_inputs(path, loaded)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as e:
+        raise UserError("cannot read {} as .npz: {}".format(path, e))
+    prefixed = {k[len("input:"):]: v for k, v in arrays.items() if k.startswith("input:")}
+    return prefixed or arrays
+
+
+def wav_inputs(path, loaded):
+    from scipy.io import wavfile
+    from scipy.signal import resample_poly
+    try:
+        rate, data = wavfile.read(path)
+    except Exception as e:
+        raise UserError("cannot read {} as .wav: {}".format(path, e))
+    if np.issubdtype(data.dtype, np.integer):
+        data = data / float(np.iinfo(data.dtype).max)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    target = model_sample_rate(loaded.path)
+    if rate != target:
+        data = resample_poly(data, target, rate)
+    inputs = list(loaded.spec.description.input)
+    if len(inputs) != 1:
+        raise UserError("a .wav input needs a model with one input; {} has {}".format(
+            loaded.path, len(inputs)))
+    shape = [int(d) for d in inputs[0].type.multiArrayType.shape]
+    length = shape[-1]
+    wave = np.zeros(length, dtype=np.float32)
+    wave[:min(length, len(data))] = data[:length]
+    return {inputs[0].name: wave.reshape(shape)}
+
+
+def model_sample_rate(model_path, default=32000):
+    """The zoo model's rate, from the conversion record beside the model file."""
+    from backends.base import read_json
+    import zoo
+    record = read_json(os.path.join(os.path.dirname(os.path.abspath(model_path)), "conversion.json")) or {}
+    try:
+        return zoo.get(record.get("model", "")).sample_rate
+    except zoo.ZooError:
+        return default
+
+
+def golden_for(model_path, inputs):
+    """golden.npz beside the model, only when it was made from these very inputs."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "golden.npz")
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        golden = {k: data[k] for k in data.files}
+    for name, value in inputs.items():
+        expected = golden.get("input:" + name)
+        if expected is None or expected.shape != np.shape(value) or not np.array_equal(expected, value):
+            return None
+    return golden
