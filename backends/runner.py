@@ -22,12 +22,13 @@ def route_dir(out_root, model, route):
 
 
 def convert_isolated(python, route, model, out_root, samples=32000, weights=None, hooks=None,
-                     timeout=DEFAULT_TIMEOUT, env=None):
+                     timeout=DEFAULT_TIMEOUT, env=None, extra_args=()):
     """Convert in a child process; return the conversion record (status ok or failed).
 
     The child writes into a staging folder. A successful run replaces the route folder in
     one rename. A failed run never replaces earlier files: with no earlier conversion its
     record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
+    ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
     """
     final = route_dir(out_root, model, route)
     parent = os.path.dirname(final)
@@ -40,6 +41,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--weights", weights]
     if hooks:
         cmd += ["--hooks", hooks]
+    cmd += list(extra_args)
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=timeout, env=env)

@@ -2,9 +2,16 @@
 
     python -m backends.worker --route v3 --model pann_mobilenetv1 --out DIR
         [--samples N] [--weights W.npz] [--hooks HOOKS.py]
+        [--submodule DOTTED.PATH] [--intermediates OUT.npz]
 
 Writes into DIR: the model file, golden.npz, conversion.json. Exit 0 converted, 1 the route
 failed (recorded in conversion.json), 2 bad input (one line on stderr, nothing recorded).
+
+For ``coreml-routes diagnose``: ``--submodule`` converts one sub-module of the zoo model
+alone, fed the inputs it really receives (captured here by running the whole model, so
+nothing crosses envs but names); ``--intermediates`` also saves every intermediate value of
+the graph the route captures, by name (``backends.intermediates``). A failed conversion's
+record names the op being converted when it failed (``failed_op``).
 A parent (backends.runner) records deaths by signal. Runs on Python 3.7.
 """
 from __future__ import annotations
@@ -29,6 +36,8 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=32000)
     p.add_argument("--weights", help="npz of the state dict (from a checkpoint, as plain arrays)")
     p.add_argument("--hooks", help="python file defining HOOKS = {route: {op: fn}}")
+    p.add_argument("--submodule", help="convert only this sub-module (dotted path, '' = whole)")
+    p.add_argument("--intermediates", help="also save the captured graph's intermediates here")
     args = p.parse_args(argv)
     try:
         record = run(args)
@@ -50,6 +59,7 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     stages = Stages(os.path.join(args.out, PROGRESS_FILE))
     record = {"schema": 1, "route": args.route, "model": args.model, "samples": args.samples,
+              "submodule": getattr(args, "submodule", None),
               "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
               "status": "failed", "stage": None, "error": None, "seconds": stages.seconds}
     with stages("load_toolchain"):
@@ -63,12 +73,27 @@ def run(args):
         with stages("inspect"):
             record.update(summarize(os.path.join(args.out, backend.artifact)))
         record["status"] = "ok"
+        if getattr(args, "intermediates", None):
+            record["intermediates"] = save_intermediates(backend, job, stages, args.intermediates)
     except ConversionError as e:
         record["stage"], record["error"] = e.stage, str(e)
         record["traceback"] = traceback.format_exc(limit=-8)
+        record["failed_op"] = failed_op(e)
     write_json_atomic(os.path.join(args.out, "conversion.json"), record)
     _remove(os.path.join(args.out, PROGRESS_FILE))
     return record
+
+
+def save_intermediates(backend, job, stages, path):
+    """For diagnose: PyTorch's intermediates by converter name. Its failure is no failure
+    of the conversion: it is recorded apart."""
+    from backends.base import ConversionError
+    from backends.intermediates import dump
+    try:
+        with stages("intermediates"):
+            return dump(backend, job, path)
+    except ConversionError as e:
+        return {"error": str(e)}
 
 
 def prepare_job(args, backend, stages):
@@ -92,11 +117,73 @@ def prepare_job(args, backend, stages):
             except zoo.ZooError as e:
                 raise BadInput(str(e))
         inputs = entry.example_inputs(args.samples)
+        output_names = entry.outputs
+        if getattr(args, "submodule", None):
+            module, inputs, output_names = submodule_job(module, inputs, args.submodule)
     hooks = load_hooks(args.hooks, backend.name) if args.hooks else None
-    job = Job(module, inputs, entry.outputs, args.out, hooks)
+    job = Job(module, inputs, output_names, args.out, hooks)
     with stages("golden"):
         write_golden(job, os.path.join(args.out, "golden.npz"))
     return job
+
+
+def submodule_job(model, inputs, path):
+    """The sub-module at ``path`` and the inputs it receives when the whole model runs."""
+    from collections import OrderedDict
+    import torch
+    modules = dict(model.named_modules())
+    if path not in modules:
+        raise BadInput("{} has no sub-module {!r}".format(type(model).__name__, path))
+    module, seen = modules[path], []
+
+    def capture(mod, args):
+        if not seen:
+            seen.append(args)
+    handle = module.register_forward_pre_hook(capture)
+    with torch.no_grad():
+        model(*(torch.from_numpy(a) for a in inputs.values()))
+    handle.remove()
+    if not seen:
+        raise BadInput("sub-module {} is never called".format(path))
+    if not all(isinstance(a, torch.Tensor) for a in seen[0]):
+        raise BadInput("sub-module {} takes non-tensor arguments: cannot convert alone".format(path))
+    sub_inputs = OrderedDict(("input_{}".format(i), a.detach().numpy().astype("float32"))
+                             for i, a in enumerate(seen[0]))
+    with torch.no_grad():
+        outputs = module(*seen[0])
+    count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
+    return module, sub_inputs, ["output_{}".format(i) for i in range(count)]
+
+
+def failed_op(error):
+    """The converter's node/op being converted when it failed: the innermost traceback
+    frame holding a ``node`` (onnx-coreml, the coremltools torch frontend) or an MIL ``op``
+    (coremltools passes). None when no such frame exists (e.g. export failed)."""
+    cause = error.__cause__ or error.__context__ or error
+    tb, found = cause.__traceback__, None
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        for key in ("node", "op"):
+            described = _describe_op(local.get(key))
+            if described:
+                found = described
+                break
+        tb = tb.tb_next
+    return found
+
+
+def _describe_op(obj):
+    if obj is None:
+        return None
+    kind = getattr(obj, "op_type", None) or getattr(obj, "kind", None)
+    if not isinstance(kind, str):
+        return None
+    name = getattr(obj, "name", None)
+    outputs = list(getattr(obj, "outputs", None) or [])
+    if not name and outputs:
+        name = outputs[0] if isinstance(outputs[0], str) else getattr(outputs[0], "name", None)
+    return {"type": kind, "name": str(name) if name else None,
+            "outputs": [o if isinstance(o, str) else str(getattr(o, "name", o)) for o in outputs]}
 
 
 def write_golden(job, path):

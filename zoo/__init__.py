@@ -6,6 +6,7 @@ see ``load_weights``) and are checked strictly. Runs on torch 1.4 / Python 3.7.
 """
 from __future__ import division
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -143,3 +144,9 @@ def load_weights(module, arrays, where="checkpoint"):
         (k, torch.from_numpy(np.array(arrays[k], dtype=np.asarray(arrays[k]).dtype)))
         for k in state), strict=True)
     return module.eval()
+
+
+if os.environ.get("COREML_ROUTES_TEST_MODELS") == "1":
+    # Models with planted faults for the diagnose tests; hidden from users and batch runs.
+    from zoo.testing import entries as _test_entries
+    MODELS.update((e.name, e) for e in _test_entries(Entry, finish))

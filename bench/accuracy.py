@@ -1,0 +1,74 @@
+"""Accuracy of one model's outputs against PyTorch's golden outputs.
+
+The figures (max abs error, SNR in dB, top-5 label agreement for ``clip_output``) come from
+``coreml_reference.metrics``, where the tolerances are stated with their reasons."""
+from __future__ import annotations
+
+import numpy as np
+
+from coreml_reference import metrics
+
+TOP_K = 5
+LABEL_OUTPUT = "clip_output"   # the tagger's clip-level scores: labels are what users see
+
+
+def compare(actual, golden):
+    """{name: array} vs golden {name: array} -> {name: figures} for every golden output."""
+    figures = {}
+    for name, expected in golden.items():
+        if name not in actual:
+            figures[name] = {"not_measured": "output {!r} missing from the model's outputs".format(name)}
+            continue
+        value = np.asarray(actual[name], dtype=np.float64)
+        if value.shape != expected.shape and value.size == expected.size:
+            value = value.reshape(expected.shape)   # Core ML may add or drop unit axes
+        try:
+            row = {"max_abs_error": _finite(metrics.max_abs_error(value, expected)),
+                   "snr_db": _finite(metrics.snr_db(value, expected)),
+                   "nonfinite": int(np.size(value) - np.count_nonzero(np.isfinite(value)))}
+        except ValueError as e:          # shapes that cannot be compared
+            figures[name] = {"not_measured": str(e)}
+            continue
+        if name == LABEL_OUTPUT:
+            row["top5_agreement"] = top_k_agreement(value, expected, TOP_K)
+        figures[name] = row
+    return figures
+
+
+def top_k_agreement(actual, expected, k=TOP_K):
+    """|top-k(actual) ∩ top-k(expected)| / k: the share of PyTorch's top labels kept."""
+    return len(set(metrics.top_k(actual, k)) & set(metrics.top_k(expected, k))) / float(k)
+
+
+def _finite(x):
+    # JSON has no inf/NaN: keep them as strings the report prints as they are.
+    return x if np.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
+
+
+class FirstNonFinite:
+    """A ``trace`` callback for coreml_reference: remembers the first intermediate result
+    holding inf or NaN — where fp16 overflow starts."""
+
+    def __init__(self):
+        self.found = None
+
+    def __call__(self, name, type_name, value, layer_name=None):
+        if self.found is not None:
+            return
+        array = np.asarray(value)
+        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+            self.found = {"layer": layer_name or name, "output": name, "type": type_name,
+                          "inf": int(np.count_nonzero(np.isinf(array))),
+                          "nan": int(np.count_nonzero(np.isnan(array)))}
+
+
+def reference_accuracy(model_path, inputs, golden, precision):
+    """Evaluate with coreml_reference -> {"outputs": figures, "first_nonfinite": ...}, or a
+    not-measured cell naming why the evaluator could not run the model."""
+    try:
+        import coreml_reference
+        watcher = FirstNonFinite()
+        outputs = coreml_reference.predict(model_path, inputs, precision=precision, trace=watcher)
+    except Exception as e:   # noqa: BLE001 — any evaluator failure is a row with its reason
+        return {"not_measured": "reference evaluator: {}: {}".format(type(e).__name__, e)}
+    return {"outputs": compare(outputs, golden), "first_nonfinite": watcher.found}

@@ -1,0 +1,70 @@
+"""Find one model x route's artifacts in build/ and say why when they cannot be used."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass
+class Artifact:
+    model: str
+    route: str
+    folder: str
+    record: dict = field(default_factory=dict)   # conversion.json (empty when missing)
+    model_path: Optional[str] = None
+    reason: Optional[str] = None                 # why it cannot be benchmarked; None when usable
+
+    @property
+    def usable(self):
+        return self.reason is None
+
+
+def locate(build_dir, model, route):
+    folder = os.path.join(build_dir, model, route)
+    art = Artifact(model, route, folder)
+    record_path = os.path.join(folder, "conversion.json")
+    if not os.path.isfile(record_path):
+        art.reason = "missing: no conversion.json in {} (not converted yet?)".format(folder)
+        return art
+    try:
+        with open(record_path) as f:
+            art.record = json.load(f)
+    except (OSError, ValueError) as e:
+        art.reason = "unreadable conversion.json: {}".format(e)
+        return art
+    if art.record.get("status") != "ok":
+        art.reason = "conversion failed at stage {}: {}".format(
+            art.record.get("stage") or "?", art.record.get("error") or "no error recorded")
+        return art
+    path = os.path.join(folder, art.record.get("artifact") or "")
+    if not art.record.get("artifact") or not os.path.exists(path):
+        art.reason = "missing: conversion.json says ok but {} is not there".format(path)
+        return art
+    if not os.path.isfile(os.path.join(folder, "golden.npz")):
+        art.reason = "missing: no golden.npz in {}".format(folder)
+        return art
+    art.model_path = path
+    return art
+
+
+def read_golden(folder):
+    """golden.npz -> (inputs, outputs), each {name: array}."""
+    with np.load(os.path.join(folder, "golden.npz"), allow_pickle=False) as data:
+        inputs = {k[len("input:"):]: data[k] for k in data.files if k.startswith("input:")}
+        outputs = {k[len("output:"):]: data[k] for k in data.files if k.startswith("output:")}
+    return inputs, outputs
+
+
+def conversion_summary(record):
+    """The conversion facts a results row repeats, so a row reads on its own."""
+    seconds = record.get("seconds") or {}
+    # Converter work only: building the model, loading the toolchain and the golden run
+    # are the same on every route and would hide the differences.
+    work = sum(v for k, v in seconds.items() if k in ("export", "trace", "convert", "save"))
+    return {"status": record.get("status", "missing"), "stage": record.get("stage"),
+            "error": record.get("error"), "seconds": round(work, 4) if seconds else None,
+            "toolchain": record.get("toolchain")}

@@ -1,0 +1,111 @@
+"""One benchmark run: every model x route in build/, into results/<host>.json."""
+from __future__ import annotations
+
+import os
+import time
+
+from bench import accuracy, artifacts, latency, macos, results, static
+from bench.macos import not_measured
+
+ORT_ROUTE = "v3"   # the route that keeps an ONNX file
+
+
+def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference_repeat=3,
+              host=None, runtime=None, progress=True, write=True):
+    """Measure and (when ``write``) merge each row into ``out_dir/<host>.json`` as soon as it
+    is done, so an interrupted run keeps what it finished. Returns this run's document.
+
+    runtime: a ``bench.macos.CoreMLRuntime``; default real Core ML on macOS, none elsewhere."""
+    from tqdm import tqdm
+    if runtime is None and macos.is_macos():
+        runtime = macos.CoreMLToolsRuntime()
+    name = results.host_name(host)
+    doc = {"schema": results.SCHEMA, "kind": results.KIND, "host": results.host_info(name),
+           "settings": {"repeat": repeat, "warmup": warmup, "reference_repeat": reference_repeat},
+           "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "baselines": {}, "rows": {}}
+    bar = tqdm(total=len(models) * (len(routes) + 1), unit="step", disable=not progress)
+    try:
+        for model in models:
+            bar.set_postfix_str("{} / PyTorch + onnxruntime".format(model))
+            doc["baselines"][model] = baselines(model, build_dir, routes, repeat, warmup)
+            bar.update()
+            if write:
+                results.write_host(out_dir, doc)
+            for route in routes:
+                bar.set_postfix_str("{} / {}".format(model, route))
+                row = measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime)
+                doc["rows"].setdefault(model, {})[route] = row
+                bar.update()
+                if write:
+                    results.write_host(out_dir, doc)
+    finally:
+        bar.close()
+    return doc
+
+
+def baselines(model, build_dir, routes, repeat, warmup):
+    """PyTorch facts and host latency for one model, on the golden input of any route."""
+    import torch
+    import zoo
+    entry = zoo.get(model)
+    inputs = _any_golden_inputs(build_dir, model, routes) or entry.example_inputs()
+    inputs = {k: inputs[k] for k in entry.inputs}   # forward takes them in this order
+    module = entry.build()
+    out = {"input_shapes": {k: list(v.shape) for k, v in inputs.items()}, "weights": "seeded"}
+    out.update(static.pytorch_facts(module, tuple(torch.from_numpy(v) for v in inputs.values())))
+    out["pytorch_cpu"] = _cell(lambda: latency.pytorch_cpu(module, inputs, repeat, warmup))
+    onnx = artifacts.locate(build_dir, model, ORT_ROUTE)
+    if not onnx.usable:
+        out["onnxruntime_cpu"] = not_measured("no ONNX file: {} route {}".format(ORT_ROUTE, onnx.reason))
+    else:
+        onnx_path = os.path.join(onnx.folder, onnx.record.get("onnx_file") or "model.onnx")
+        onnx_inputs, onnx_golden = artifacts.read_golden(onnx.folder)
+        out["onnxruntime_cpu"] = _cell(lambda: latency.onnxruntime_cpu(
+            onnx_path, onnx_inputs, repeat, warmup, golden=onnx_golden), "onnxruntime")
+    return out
+
+
+def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime):
+    art = artifacts.locate(build_dir, model, route)
+    row = {"model": model, "route": route, "conversion": artifacts.conversion_summary(art.record)}
+    if not art.usable:
+        row.update(status="missing" if not art.record else "failed", reason=art.reason)
+        return row
+    record = art.record
+    row.update(status="ok", reason=None)
+    inputs, golden = artifacts.read_golden(art.folder)
+    facts = {"file_bytes": record.get("file_bytes"), "spec_type": record.get("spec_type"),
+             "layer_count": record.get("layer_count"), "op_count": record.get("op_count"),
+             "compute_precision": record.get("compute_precision")}
+    spec = _cell(lambda: static.spec_facts(art.model_path), "spec")
+    facts.update(spec if "not_measured" not in spec else
+                 {"parameters": spec, "weight_precision": spec})
+    row["static"] = facts
+    row["reference"] = {p: accuracy.reference_accuracy(art.model_path, inputs, golden, p)
+                        for p in ("fp32", "fp16")}
+    if "not_measured" in row["reference"]["fp32"]:   # it would fail the same way again
+        row["reference"]["latency"] = row["reference"]["fp32"]
+    else:
+        row["reference"]["latency"] = _cell(lambda: latency.reference_evaluator(
+            art.model_path, inputs, reference_repeat, min(warmup, 1)), "reference evaluator")
+    if runtime is None:
+        row["coreml"] = macos.not_measured_section()
+    else:
+        row["coreml"] = macos.measure(runtime, art.model_path, inputs, golden, repeat, warmup)
+    return row
+
+
+def _any_golden_inputs(build_dir, model, routes):
+    import backends
+    for route in list(routes) + [r for r in backends.all_routes() if r not in routes]:
+        path = os.path.join(build_dir, model, route, "golden.npz")
+        if os.path.isfile(path):
+            return artifacts.read_golden(os.path.dirname(path))[0]
+    return None
+
+
+def _cell(fn, what=None):
+    try:
+        return fn()
+    except Exception as e:   # noqa: BLE001 — one failing measurement must not stop the run
+        return not_measured("{}{}: {}".format(what + ": " if what else "", type(e).__name__, e))

@@ -1,0 +1,298 @@
+"""Numeric kernels shared by the NeuralNetwork and ML Program halves of the evaluator.
+
+Everything here is plain numpy on NC<spatial> arrays and knows nothing about specs: the
+callers translate their layer / op parameters into explicit per-dimension padding, strides
+and dilations. Loops run over kernel taps or groups, never over elements.
+
+Stable signatures (the other half imports them):
+    conv_nd(x, w, bias, strides, pads, dilations, groups)          pads: [(before, after), ...]
+    conv2d(x, w, bias, strides, pads, dilations, groups)           pads: (top, bottom, left, right)
+    conv_transpose_nd(x, w, bias, strides, pads, dilations, groups, output_shape)
+    pool_nd(x, kernel, strides, pads, mode, exclude_padding, ceil_mode)
+    pool2d(x, kernel, strides, pads, mode, exclude_padding, ceil_mode)  pads: (t, b, l, r)
+    pool_output_size(size, kernel, stride, before, after, ceil_mode)
+    same_padding(sizes, kernel, strides, dilations, lower)
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+__all__ = ["conv_nd", "conv2d", "conv_transpose_nd", "pool_nd", "pool2d", "pool_output_size",
+           "same_padding", "effective_kernel"]
+
+
+def effective_kernel(kernel, dilations):
+    """Span of a dilated kernel: (k - 1) * d + 1 per dimension."""
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilations))
+
+
+def same_padding(sizes, kernel, strides, dilations=None, lower=False):
+    """(before, after) padding per dimension so that out = ceil(in / stride).
+
+    The odd unit goes after ("same", TF / Core ML) or before ("same_lower")."""
+    dilations = dilations or [1] * len(kernel)
+    pads = []
+    for size, k, s in zip(sizes, effective_kernel(kernel, dilations), strides):
+        total = max(0, (math.ceil(size / s) - 1) * s + k - size)
+        small, big = total // 2, total - total // 2
+        pads.append((big, small) if lower else (small, big))
+    return pads
+
+
+def conv_output_size(size, k_eff, stride, before, after):
+    return (size + before + after - k_eff) // stride + 1
+
+
+def conv_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1):
+    """Cross-correlation of x (N, C, *D) with w (O, C / groups, *K), as PyTorch / Core ML.
+
+    pads: [(before, after)] per spatial dimension (explicit, already resolved)."""
+    x = np.asarray(x)
+    w = np.asarray(w)
+    nsp = x.ndim - 2
+    strides = tuple(strides or [1] * nsp)
+    dilations = tuple(dilations or [1] * nsp)
+    pads = list(pads or [(0, 0)] * nsp)
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    if w.ndim != x.ndim:
+        raise ValueError("weight rank {} does not match input rank {}".format(w.ndim, x.ndim))
+    if c != cg * groups or o % groups:
+        raise ValueError("input channels {} / weight {} do not fit groups={}".format(
+            c, list(w.shape), groups))
+    if any(b < 0 or a < 0 for b, a in pads):
+        raise ValueError("negative padding {}".format(pads))
+    k_eff = effective_kernel(kernel, dilations)
+    padded = [x.shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
+    out_sizes = tuple((padded[i] - k_eff[i]) // strides[i] + 1 for i in range(nsp))
+    if any(s <= 0 for s in out_sizes):
+        raise ValueError("kernel {} (dilated {}) is larger than the padded input {}".format(
+            list(kernel), list(k_eff), padded))
+    if groups == c and o == c and cg == 1:
+        return _depthwise(x, w, bias, strides, pads, dilations, out_sizes)
+    xp = _pad_zeros(x, pads)
+    if all(k == 1 for k in kernel):
+        y = _pointwise(xp, w, strides, out_sizes, groups)
+    else:
+        y = _im2col_conv(xp, w, strides, dilations, out_sizes, groups)
+    if bias is not None:
+        y += np.asarray(bias, dtype=y.dtype).reshape((1, o) + (1,) * nsp)
+    return y
+
+
+def conv2d(x, w, bias=None, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1):
+    """2-D convolution, NCHW / OIHW; pads = (top, bottom, left, right)."""
+    top, bottom, left, right = pads
+    return conv_nd(x, w, bias, strides, [(top, bottom), (left, right)], dilations, groups)
+
+
+def _pad_zeros(x, pads, value=0.0):
+    if not any(b or a for b, a in pads):
+        return x
+    if any(b < 0 or a < 0 for b, a in pads):
+        raise ValueError("negative padding {}".format(pads))
+    return np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], constant_values=value)
+
+
+def _tap_view(xp, start, strides, out_sizes):
+    """Strided view xp[:, :, s0::st0, s1::st1, ...] cut to out_sizes: one kernel tap."""
+    index = (slice(None), slice(None)) + tuple(
+        slice(b, b + (n - 1) * st + 1, st) for b, st, n in zip(start, strides, out_sizes))
+    return xp[index]
+
+
+def _depthwise(x, w, bias, strides, pads, dilations, out_sizes):
+    # One multiply-add per kernel tap over the whole tensor (~9 passes for 3x3), channels
+    # last so that numpy's inner loop runs over the (long, contiguous) channel axis rather
+    # than a short spatial row; padded while transposing, no temporaries per tap.
+    n, c = x.shape[:2]
+    kernel = w.shape[2:]
+    dtype = np.result_type(x, w, np.float32)
+    sizes = x.shape[2:]
+    xl = np.zeros((n,) + tuple(s + b + a for s, (b, a) in zip(sizes, pads)) + (c,), dtype)
+    inner = (slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(sizes, pads))
+    xl[inner] = np.moveaxis(x, 1, -1)                                    # (n, *D, c)
+    wl = np.ascontiguousarray(np.moveaxis(w[:, 0], 0, -1)).astype(dtype)  # (*K, c)
+    y = None
+    tmp = None
+    for tap in itertools.product(*[range(k) for k in kernel]):
+        index = (slice(None),) + tuple(
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, d, s, m in zip(tap, dilations, strides, out_sizes))
+        view = xl[index]
+        if y is None:
+            y = np.multiply(view, wl[tap], dtype=dtype)
+            tmp = np.empty_like(y)
+        else:
+            np.multiply(view, wl[tap], out=tmp)
+            y += tmp
+    if bias is not None:
+        y += np.asarray(bias, dtype=dtype)
+    return np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+
+def _pointwise(xp, w, strides, out_sizes, groups):
+    # 1x1 kernels: a matrix product per group over the (strided) spatial positions.
+    n, c = xp.shape[:2]
+    o, cg = w.shape[:2]
+    xs = _tap_view(xp, [0] * len(out_sizes), strides, out_sizes)
+    positions = int(np.prod(out_sizes))
+    xs = np.ascontiguousarray(xs).reshape(n, groups, cg, positions)
+    wg = w.reshape(groups, o // groups, cg)
+    y = np.matmul(wg[None], xs)                      # (n, g, o/g, positions)
+    return y.reshape((n, o) + tuple(out_sizes))
+
+
+def _im2col_conv(xp, w, strides, dilations, out_sizes, groups):
+    # Columns (n, g, cg * taps, positions) from one strided window view of the padded input
+    # (a single copy, whatever the kernel size), then one batched matrix product with the
+    # weights laid out as (g, o / g, cg * taps).
+    n, c = xp.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    nsp = len(kernel)
+    spatial = tuple(range(2, 2 + nsp))
+    windows = np.lib.stride_tricks.sliding_window_view(
+        xp, effective_kernel(kernel, dilations), axis=spatial)
+    # windows: (n, c, *positions_full, *k_eff) -> keep every stride-th position and every
+    # dilation-th kernel element.
+    index = (slice(None), slice(None)) + tuple(
+        slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides)) + tuple(
+        slice(None, None, d) for d in dilations)
+    windows = windows[index]
+    order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + spatial
+    taps = int(np.prod(kernel))
+    positions = int(np.prod(out_sizes))
+    cols = np.ascontiguousarray(windows.transpose(order)).reshape(n, groups, cg * taps, positions)
+    wg = w.reshape(groups, o // groups, cg * taps)
+    y = np.matmul(wg[None], cols)                    # (n, g, o/g, positions)
+    return y.reshape((n, o) + tuple(out_sizes)).astype(np.result_type(xp, w, np.float32),
+                                                        copy=False)
+
+
+def conv_transpose_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1,
+                      output_shape=None):
+    """Transposed convolution of x (N, C_in, *D) with w (C_in, O / groups, *K).
+
+    The full result has size (in - 1) * stride + dilated kernel per dimension; ``pads``
+    [(before, after)] crop it. ``output_shape`` (spatial sizes), when given, wins: the
+    result is the full one from ``before`` on, zero-filled past its end (PyTorch's
+    output_padding)."""
+    x = np.asarray(x)
+    w = np.asarray(w)
+    nsp = x.ndim - 2
+    strides = tuple(strides or [1] * nsp)
+    dilations = tuple(dilations or [1] * nsp)
+    pads = list(pads or [(0, 0)] * nsp)
+    n, c = x.shape[:2]
+    og = w.shape[1]
+    kernel = w.shape[2:]
+    if w.shape[0] != c or c % groups:
+        raise ValueError("input channels {} do not fit weight {} with groups={}".format(
+            c, list(w.shape), groups))
+    in_sizes = x.shape[2:]
+    k_eff = effective_kernel(kernel, dilations)
+    full = tuple((i - 1) * s + k for i, s, k in zip(in_sizes, strides, k_eff))
+    dtype = np.result_type(x, w, np.float32)
+    # contrib[n, g, o, taps, *in] = sum_c x[n, g, c, *in] * w[g, c, o, taps]
+    xg = x.reshape(n, groups, c // groups, -1)
+    wg = w.reshape(groups, c // groups, og, -1)
+    contrib = np.einsum("ngcp,gcot->ngotp", xg, wg, optimize=True)
+    contrib = contrib.reshape((n, groups * og, -1) + tuple(in_sizes))
+    y = np.zeros((n, groups * og) + full, dtype=dtype)
+    for i, tap in enumerate(itertools.product(*[range(k) for k in kernel])):
+        start = [t * d for t, d in zip(tap, dilations)]
+        _tap_view(y, start, strides, in_sizes)[...] += contrib[:, :, i]
+    if output_shape is not None:
+        sizes = tuple(int(v) for v in output_shape)
+    else:
+        sizes = tuple(f - b - a for f, (b, a) in zip(full, pads))
+    out = np.zeros((n, groups * og) + sizes, dtype=dtype)
+    src = tuple(slice(b, min(b + s, f)) for (b, _), s, f in zip(pads, sizes, full))
+    dst = tuple(slice(0, sl.stop - sl.start) for sl in src)
+    out[(slice(None), slice(None)) + dst] = y[(slice(None), slice(None)) + src]
+    if bias is not None:
+        out += np.asarray(bias, dtype=dtype).reshape((1, -1) + (1,) * nsp)
+    return out
+
+
+def pool_output_size(size, kernel, stride, before, after, ceil_mode=False):
+    """Output length of a pooling window (PyTorch / Core ML rule, incl. ceil_mode).
+
+    With ceil_mode the last window may hang past the padded input, but must start inside
+    the input or its leading padding."""
+    span = size + before + after - kernel
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + before:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def pool_nd(x, kernel, strides=None, pads=None, mode="max", exclude_padding=False,
+            ceil_mode=False):
+    """max / avg / l2 pooling over the trailing len(kernel) dimensions of x.
+
+    pads: [(before, after)] per pooled dimension. For "avg", exclude_padding divides by the
+    number of input elements under the window; otherwise by the window's overlap with the
+    padded input (so a ceil_mode overhang never counts, as in PyTorch)."""
+    x = np.asarray(x)
+    nsp = len(kernel)
+    strides = tuple(strides or [1] * nsp)
+    pads = [tuple(p) for p in (pads or [(0, 0)] * nsp)]
+    lead = x.ndim - nsp
+    sizes = x.shape[lead:]
+    out_sizes = tuple(pool_output_size(s, k, st, b, a, ceil_mode)
+                      for s, k, st, (b, a) in zip(sizes, kernel, strides, pads))
+    if any(o <= 0 for o in out_sizes):
+        raise ValueError("pool kernel {} larger than padded input {}".format(list(kernel),
+                                                                             list(sizes)))
+    # Extra trailing padding so that every (ceil-mode) window lies inside the array.
+    extra = [max(0, (o - 1) * st + k - (s + b + a))
+             for o, st, k, s, (b, a) in zip(out_sizes, strides, kernel, sizes, pads)]
+    widths = [(0, 0)] * lead + [(b, a + e) for (b, a), e in zip(pads, extra)]
+    fill = -np.inf if mode == "max" else 0.0
+    xp = x if mode != "l2" else x * x
+    xp = np.pad(xp, widths, constant_values=fill) if any(map(any, widths)) else xp
+    acc = None
+    for tap in itertools.product(*[range(k) for k in kernel]):
+        view = xp[(Ellipsis,) + tuple(slice(t, t + (o - 1) * st + 1, st)
+                                      for t, o, st in zip(tap, out_sizes, strides))]
+        if acc is None:
+            acc = np.array(view, dtype=np.result_type(x, np.float32))
+        elif mode == "max":
+            np.maximum(acc, view, out=acc)
+        else:
+            acc += view
+    if mode == "max":
+        return acc
+    if mode == "l2":
+        return np.sqrt(acc)
+    return acc / _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding)
+
+
+def _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding):
+    """Divisor of each average window, as an array broadcastable to the pooled output."""
+    counts = np.ones((), dtype=np.float32)
+    for d, (size, k, st, (b, a), o) in enumerate(zip(sizes, kernel, strides, pads, out_sizes)):
+        start = np.arange(o) * st - b              # window start in input coordinates
+        lo, hi = (0, size) if exclude_padding else (-b, size + a)
+        n = np.minimum(start + k, hi) - np.maximum(start, lo)
+        shape = [1] * len(kernel)
+        shape[d] = o
+        counts = counts * n.astype(np.float32).reshape(shape)
+    return np.maximum(counts, 1.0)
+
+
+def pool2d(x, kernel, strides=(1, 1), pads=(0, 0, 0, 0), mode="max", exclude_padding=False,
+           ceil_mode=False):
+    """2-D pooling of NCHW x; pads = (top, bottom, left, right)."""
+    top, bottom, left, right = pads
+    return pool_nd(x, kernel, strides, [(top, bottom), (left, right)], mode, exclude_padding,
+                   ceil_mode)

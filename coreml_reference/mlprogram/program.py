@@ -1,0 +1,412 @@
+"""Walk an ML Program's main function op by op.
+
+Two steps, like Core ML's compile-then-predict:
+- ``compile_block`` turns the protobuf block into a plan once: each op's registry function,
+  its input bindings (variable names or decoded inline values), its declared output dtypes
+  and shapes; const values are decoded from weight.bin here. Plans are cached per model file
+  (keyed by path, size and mtime), so repeated predictions skip protobuf and blob decoding.
+- ``Runner`` executes a plan. The loop knows no op: it binds inputs, calls the function,
+  gives each result its declared dtype (and rounds it to float16 in fp16 mode), checks its
+  shape against the program's declaration, and reports every value to ``trace``.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import numpy as np
+
+from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
+                                     ShapeError, UnsupportedError)
+from coreml_reference.mlprogram.registry import OPS
+from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
+                                               tensor_dtype, tensor_shape)
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+class OpPlan:
+    __slots__ = ("type", "name", "fn", "lists", "inputs", "outputs", "out_types", "blocks",
+                 "const", "const16")
+
+    def __init__(self, op_type, name):
+        self.type = op_type
+        self.name = name
+        self.fn = None
+        self.lists = frozenset()
+        self.inputs = []        # (key, is_list, [("var", name) | ("val", value32, value16)])
+        self.outputs = []       # (name, dtype or None, declared shape or None)
+        self.out_types = []     # the ValueType messages, for ops that need more
+        self.blocks = []        # nested BlockPlans (control flow)
+        self.const = None       # decoded value of a const op
+        self.const16 = None     # ... rounded to float16 (fp16 mode), made on first use
+
+
+class BlockPlan:
+    __slots__ = ("inputs", "ops", "outputs")
+
+    def __init__(self, inputs, ops, outputs):
+        self.inputs = inputs    # (name, dtype or None)
+        self.ops = ops
+        self.outputs = outputs  # variable names
+
+
+def compile_block(block, decoder, model_path):
+    ops = [compile_op(op, decoder, model_path) for op in block.operations]
+    inputs = [(named.name, tensor_dtype(named.type)) for named in block.inputs]
+    return BlockPlan(inputs, ops, list(block.outputs))
+
+
+def compile_op(op, decoder, model_path):
+    name = op_name(op)
+    plan = OpPlan(op.type, name)
+    plan.out_types = [o.type for o in op.outputs]
+    plan.outputs = [(o.name, tensor_dtype(o.type), tensor_shape(o.type)) for o in op.outputs]
+    if op.type == "const" and not op.inputs and len(op.outputs) == 1:
+        if "val" not in op.attributes:
+            raise ModelFileError("{}: const op {!r} has no value".format(model_path, name))
+        value = decoder.decode(op.attributes["val"], "const {!r}".format(op.outputs[0].name))
+        plan.const = _as_dtype(value, plan.outputs[0][1])
+        return plan
+    opdef = OPS.get(op.type)
+    if opdef is None:
+        raise UnsupportedError("op", op.type, name, model_path)
+    plan.fn, plan.lists = opdef.fn, opdef.lists
+    for key, arg in op.inputs.items():
+        sources = []
+        for binding in arg.arguments:
+            if binding.WhichOneof("binding") == "name":
+                sources.append(("var", binding.name))
+            else:
+                what = "{} {!r} input {!r}".format(op.type, name, key)
+                value = decoder.decode(binding.value, what)
+                sources.append(("val", _compute_form(value), _compute_form(_round16(value))))
+        plan.inputs.append((key, key in opdef.lists, sources))
+    for key, attr in op.attributes.items():
+        if key != "name" and key not in op.inputs:
+            value = decoder.decode(attr, "{} {!r} attribute {!r}".format(op.type, name, key))
+            plan.inputs.append((key, False, [("val", _compute_form(value),
+                                              _compute_form(_round16(value)))]))
+    plan.blocks = [compile_block(b, decoder, model_path) for b in op.blocks]
+    return plan
+
+
+# --- running a plan -------------------------------------------------------------------------
+
+class Context:
+    """What an op function may know about the op being run, and a way to run nested blocks."""
+
+    __slots__ = ("runner", "op", "op_type", "op_name", "precision", "where")
+
+    def __init__(self, runner, op):
+        self.runner = runner
+        self.op = op
+        self.op_type = op.type
+        self.op_name = op.name
+        self.precision = runner.precision
+        self.where = runner.where
+
+    @property
+    def blocks(self):
+        return self.op.blocks
+
+    def out_dtype(self, i=0):
+        """numpy dtype the program declares for output ``i`` (None for non-tensors)."""
+        return self.op.outputs[i][1]
+
+    def out_shape(self, i=0):
+        """Declared shape of output ``i``: ints, None for unknown dims; None if unknown rank."""
+        return self.op.outputs[i][2]
+
+    def run_block(self, block, bindings):
+        """Run a nested block (control flow) with its inputs bound; return its outputs."""
+        return self.runner.run_block(block, bindings)
+
+
+class Runner:
+    def __init__(self, model_name, path, precision, trace):
+        self.model_name = model_name
+        self.path = path
+        self.where = " in {}".format(path) if path else ""
+        self.precision = precision
+        self.fp16 = precision == "fp16"
+        self.trace = trace
+        self.env = {}
+
+    def run_block(self, block, bindings=(), scoped=True):
+        """Run ``block``'s ops in order; return its outputs.
+
+        A scoped (nested) block sees the enclosing variables, and its own vanish after it."""
+        saved = self.env
+        if scoped:
+            self.env = dict(saved)
+        try:
+            for (name, dtype), value in zip(block.inputs, bindings):
+                self.env[name] = self.store(value, dtype)
+            for op in block.ops:
+                if op.fn is None:
+                    self._run_const(op)
+                else:
+                    self._run_op(op)
+            return [self._lookup(name, "block output") for name in block.outputs]
+        finally:
+            if scoped:
+                self.env = saved
+
+    def _run_const(self, op):
+        value = op.const
+        if self.fp16:
+            # Weights live in float16 on GPU / Neural Engine.
+            if op.const16 is None:
+                op.const16 = _round16(value)
+            value = op.const16
+        name = op.outputs[0][0]
+        self.env[name] = value
+        if self.trace is not None:
+            self.trace(name, op.type, value, op.name)
+
+    def _run_op(self, op):
+        ctx = Context(self, op)
+        try:
+            kwargs = self._bind(op)
+            result = op.fn(ctx, **kwargs)
+            outs = op.outputs
+            results = list(result) if isinstance(result, (tuple, list)) and len(outs) != 1 \
+                else [result]
+            if len(results) != len(outs):
+                raise ValueError("produced {} outputs, the program declares {}".format(
+                    len(results), len(outs)))
+            values = [self._finish(ctx, v, out) for v, out in zip(results, outs)]
+        except EvaluatorError:
+            raise
+        except Exception as e:
+            raise LayerError(op.type, op.name, "{}: {}".format(type(e).__name__, e),
+                             self.path) from e
+        for (name, _, _), value in zip(op.outputs, values):
+            self.env[name] = value
+            if self.trace is not None:
+                self.trace(name, op.type, value, op.name)
+
+    def _bind(self, op):
+        kwargs = {}
+        for key, is_list, sources in op.inputs:
+            items = [_compute_form(self._lookup(src[1], "input " + key)) if src[0] == "var"
+                     else src[2 if self.fp16 else 1] for src in sources]
+            if is_list:
+                kwargs[key] = items
+            elif len(items) == 1:
+                kwargs[key] = items[0]
+            else:
+                raise ValueError("input {!r} binds {} values, expected one".format(key, len(items)))
+        return kwargs
+
+    def _lookup(self, name, what):
+        try:
+            return self.env[name]
+        except KeyError:
+            raise ModelFileError("{}: {} refers to variable {!r}, which no earlier op "
+                                 "produces".format(self.model_name, what, name)) from None
+
+    def _finish(self, ctx, value, out):
+        """Give a result the declared dtype, check its shape, round it in fp16 mode."""
+        _, dtype, declared = out
+        if dtype is None:                         # list / tuple / state: as produced
+            return value
+        value = _as_dtype(np.asarray(value), dtype)
+        if declared is not None and not _shape_matches(value.shape, declared):
+            raise ShapeError("{} op {!r}{}: computed shape {} but the program declares {}".format(
+                ctx.op_type, ctx.op_name, ctx.where, list(value.shape),
+                ["?" if d is None else d for d in declared]))
+        return _round16(value) if self.fp16 else value
+
+    def store(self, value, dtype):
+        if dtype is not None:
+            value = _as_dtype(np.asarray(value), dtype)
+            if self.fp16:
+                value = _round16(value)
+        return value
+
+
+def _as_dtype(value, dtype):
+    if dtype is None or dtype == object or not isinstance(value, np.ndarray) \
+            or value.dtype == dtype:
+        return value
+    return value.astype(dtype)
+
+
+def _round16(value):
+    """Round float32 / float64 values to float16 (inf on overflow), keeping their dtype."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float16:
+        with np.errstate(over="ignore"):
+            return value.astype(np.float16).astype(value.dtype)
+    if isinstance(value, list):
+        return [_round16(v) for v in value]
+    return value
+
+
+def _compute_form(value):
+    """What op functions see: float16 tensors as float32 (we compute in float32)."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float16:
+        return value.astype(np.float32)
+    if isinstance(value, list):
+        return [_compute_form(v) for v in value]
+    return value
+
+
+def _shape_matches(shape, declared):
+    return len(shape) == len(declared) and all(d is None or d == s
+                                               for s, d in zip(shape, declared))
+
+
+def op_name(op):
+    attr = op.attributes.get("name")
+    if attr is not None and attr.immediateValue.tensor.strings.values:
+        return attr.immediateValue.tensor.strings.values[0]
+    return op.outputs[0].name if op.outputs else "<unnamed {}>".format(op.type)
+
+
+# --- the plan cache -------------------------------------------------------------------------
+
+_CACHE = collections.OrderedDict()
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def _file_stamp(path):
+    """(path, size, mtime) of every file under a model path: any change recompiles."""
+    if os.path.isfile(path):
+        files = [path]
+    else:
+        files = sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+    stamp = []
+    for f in files:
+        st = os.stat(f)
+        stamp.append((f, st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
+
+
+def compiled(loaded):
+    """(function proto, BlockPlan) of the model's main function, cached per model file."""
+    fn, block = main_block(loaded)
+    key = None
+    if loaded.path and os.path.exists(loaded.path):
+        key = (os.path.realpath(loaded.path), _file_stamp(loaded.path))
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return fn, _CACHE[key]
+    decoder = ValueDecoder(loaded.weights_dir, loaded.name)
+    plan = compile_block(block, decoder, loaded.path)
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = plan
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return fn, plan
+
+
+def clear_cache():
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# --- the function's inputs and outputs ------------------------------------------------------
+
+def main_block(loaded):
+    program = loaded.spec.mlProgram
+    if "main" not in program.functions:
+        raise ModelFileError("{}: ML Program has no 'main' function (has {})".format(
+            loaded.name, sorted(program.functions)))
+    fn = program.functions["main"]
+    blocks = fn.block_specializations
+    if fn.opset in blocks:
+        return fn, blocks[fn.opset]
+    if len(blocks) == 1:
+        return fn, next(iter(blocks.values()))
+    raise ModelFileError("{}: main function has no block for its opset {!r}".format(
+        loaded.name, fn.opset))
+
+
+def check_inputs(loaded, fn, inputs):
+    """Inputs as the function declares them, or InputError naming what is wrong."""
+    if not hasattr(inputs, "keys"):
+        raise InputError("inputs must be a dict of input name -> array, not {}".format(
+            type(inputs).__name__))
+    declared = [i.name for i in fn.inputs]
+    extra = sorted(set(inputs) - set(declared))
+    if extra:
+        raise InputError("{}: unknown input(s) {} (the model takes {})".format(
+            loaded.name, extra, declared))
+    feeds = []
+    for named in fn.inputs:
+        if named.name not in inputs:
+            raise InputError("{}: missing input {!r} (the model takes {})".format(
+                loaded.name, named.name, declared))
+        feeds.append((named, _check_input(loaded, named, inputs[named.name])))
+    return feeds
+
+
+def _check_input(loaded, named, value):
+    if named.type.WhichOneof("type") != "tensorType":
+        raise InputError("{}: input {!r} is not a tensor; only tensor inputs are supported".format(
+            loaded.name, named.name))
+    want = numpy_dtype(named.type.tensorType.dataType, "input " + named.name)
+    try:
+        arr = np.asarray(value)
+    except Exception as e:
+        raise InputError("{}: input {!r} is not an array: {}".format(loaded.name, named.name, e))
+    if not _dtype_compatible(arr.dtype, want):
+        raise InputError("{}: input {!r} has dtype {}, the model takes {}".format(
+            loaded.name, named.name, arr.dtype, DTYPE_NAMES.get(named.type.tensorType.dataType)))
+    declared = tensor_shape(named.type)
+    if declared is not None and not _shape_matches(arr.shape, declared):
+        raise InputError("{}: input {!r} has shape {}, expected {}".format(
+            loaded.name, named.name, list(arr.shape),
+            ["?" if d is None else d for d in declared]))
+    return arr.astype(want)
+
+
+def _dtype_compatible(given, want):
+    # Floats take any real number (as MLModel.predict does); ints only ints; bools only bools.
+    if want.kind == "f":
+        return given.kind in "fiu"
+    if want.kind in "iu":
+        return given.kind in "iu"
+    if want.kind == "b":
+        return given.kind == "b"
+    return given.kind in "OUS"
+
+
+DESCRIPTION_DTYPES = {65552: np.float16, 65568: np.float32, 65600: np.float64, 131104: np.int32}
+
+
+def collect_outputs(loaded, block, env):
+    description = loaded.spec.description.output
+    results = {}
+    for i, out in enumerate(description):
+        if out.name in env:
+            value = env[out.name]
+        elif i < len(block.outputs):
+            value = env[block.outputs[i]]
+        else:
+            raise ModelFileError("{}: output {!r} is not produced by the program".format(
+                loaded.name, out.name))
+        dtype = None
+        if out.type.WhichOneof("Type") == "multiArrayType":
+            dtype = DESCRIPTION_DTYPES.get(out.type.multiArrayType.dataType)
+        value = np.asarray(value)
+        results[out.name] = value.astype(dtype) if dtype is not None else value
+    return results
+
+
+def run(loaded, inputs, precision="fp32", trace=None):
+    fn, block = main_block(loaded)
+    feeds = check_inputs(loaded, fn, inputs)
+    fn, plan = compiled(loaded)
+    runner = Runner(loaded.name, loaded.path, precision, trace)
+    for named, value in feeds:
+        runner.env[named.name] = runner.store(value, tensor_dtype(named.type))
+    with np.errstate(all="ignore"):     # inf / nan are results here, as on device
+        runner.run_block(plan, scoped=False)
+    return collect_outputs(loaded, plan, runner.env)

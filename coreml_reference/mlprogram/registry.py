@@ -1,0 +1,73 @@
+"""The op registry: one small function per MIL op type, found by name.
+
+An op function takes the evaluation context and the op's inputs as keyword arguments, named
+as in MIL (``x``, ``weight``, ``pad_type`` ...). Float16 tensors arrive as float32 (we compute
+in float32); the caller rounds the result to the declared output type. Inputs the program
+leaves out take the function's Python defaults, which are MIL's defaults.
+
+    @register("relu")
+    def relu(ctx, x):
+        return np.maximum(x, 0)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coreml_reference.errors import ShapeError
+
+OPS = {}
+
+
+@dataclass
+class OpDef:
+    fn: object
+    lists: frozenset = field(default_factory=frozenset)   # variadic inputs, passed as lists
+
+
+def register(*names, lists=()):
+    """Register ``fn`` for each MIL op type in ``names``; ``lists`` names variadic inputs."""
+    def wrap(fn):
+        for name in names:
+            OPS[name] = OpDef(fn, frozenset(lists))
+        return fn
+    return wrap
+
+
+# --- helpers for op functions: MIL parameters arrive as numpy arrays -------------------------
+
+def scalar(value):
+    """A Python scalar from a 0-d or one-element array (strings stay str)."""
+    arr = np.asarray(value)
+    if arr.size != 1:
+        raise ValueError("expected a scalar, got shape {}".format(list(arr.shape)))
+    item = arr.reshape(-1)[0]
+    return item.item() if hasattr(item, "item") else item
+
+
+def ints(value):
+    """A list of Python ints from an int tensor (or None)."""
+    if value is None:
+        return None
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def axes_of(value, rank):
+    """Axes as non-negative ints, checked against ``rank``."""
+    axes = []
+    for a in ints(value):
+        if not -rank <= a < max(rank, 1):
+            raise ValueError("axis {} out of range for rank {}".format(a, rank))
+        axes.append(a % rank if rank else 0)
+    return axes
+
+
+def broadcast_shape(ctx, *arrays):
+    """numpy-style broadcast shape, as MIL allows; ShapeError naming shapes and op if not."""
+    shapes = [np.shape(a) for a in arrays]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError("{} op {!r}{}: shapes {} cannot be broadcast together".format(
+            ctx.op_type, ctx.op_name, ctx.where, " and ".join(str(list(s)) for s in shapes)))

@@ -1,0 +1,227 @@
+"""Evaluate a NeuralNetwork spec (neuralNetwork / Classifier / Regressor) with numpy.
+
+The loop below knows no layer type: it checks the inputs against the model description,
+then runs the layers in spec order (the spec is already topologically sorted), looking each
+type up in ``layers.REGISTRY``. A layer function takes ``(params, inputs, ctx)`` and returns
+one array or a list of arrays, one per output blob.
+
+Every blob is float32, as in Core ML's NeuralNetwork runtime (even shapes and indices).
+``precision="fp16"`` rounds inputs, weights and every layer output through float16.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
+                                     UnsupportedError)
+from coreml_reference.neuralnetwork.context import Context
+from coreml_reference.neuralnetwork.layers import REGISTRY
+
+NEURAL_KINDS = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
+
+Trace = Callable[[str, str, np.ndarray, str], None]
+
+
+def run(loaded, inputs, precision: str = "fp32", trace: Optional[Trace] = None) -> Dict[str, np.ndarray]:
+    """{output name: array} for every output in the model description.
+
+    trace(name, type_name, value, layer_name) is called for every blob a layer produces.
+    """
+    spec = loaded.spec
+    kind = spec.WhichOneof("Type")
+    if kind not in NEURAL_KINDS:
+        raise ModelFileError("{}: model type {!r} is not a neural network".format(loaded.name, kind))
+    network = getattr(spec, kind)
+    base = Context(precision, loaded.path, spec_version=spec.specificationVersion)
+    blobs = read_inputs(spec, network, inputs, base, loaded)
+    caches = _weight_caches(loaded, precision, len(network.layers))
+    # Core ML yields inf / nan silently (log(0), fp16 overflow); so do we.
+    with np.errstate(all="ignore"):
+        for layer, cache in zip(network.layers, caches):
+            run_layer(layer, blobs, base, trace, cache)
+    return collect_outputs(spec, network, kind, blobs, loaded)
+
+
+def _weight_caches(loaded, precision, count):
+    """One dict per layer for its decoded weights, kept on the LoadedModel so that running
+    the same loaded model again skips decoding (as a runtime keeps a compiled model)."""
+    store = getattr(loaded, "_nn_weight_caches", None)
+    if store is None:
+        store = {}
+        try:
+            loaded._nn_weight_caches = store
+        except AttributeError:       # a frozen object: decode every time
+            pass
+    if len(store.get(precision, ())) != count:
+        store[precision] = [{} for _ in range(count)]
+    return store[precision]
+
+
+def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optional[Trace],
+              cache: Optional[dict] = None) -> None:
+    type_name = layer.WhichOneof("layer")
+    function = REGISTRY.get(type_name)
+    if function is None:
+        raise UnsupportedError("layer", type_name, layer.name, base.model_path)
+    missing = [name for name in layer.input if name not in blobs]
+    if missing:
+        raise ModelFileError("{}: layer {!r} reads blob {!r}, which no input or earlier layer "
+                             "produces".format(base.model_path or "<in-memory spec>", layer.name,
+                                               missing[0]))
+    ctx = base.for_layer(layer, type_name, cache)
+    try:
+        result = function(getattr(layer, type_name), [blobs[name] for name in layer.input], ctx)
+    except EvaluatorError:
+        raise                       # already names the layer
+    except Exception as cause:      # a bug or a spec we misread: say where it happened
+        raise LayerError(type_name, layer.name, cause, base.model_path) from cause
+    values = list(result) if isinstance(result, (list, tuple)) else [result]
+    if len(values) != len(layer.output):
+        raise LayerError(type_name, layer.name, "produced {} outputs for {} output names".format(
+            len(values), len(layer.output)), base.model_path)
+    for name, value in zip(layer.output, values):
+        value = ctx.round(np.asarray(value, dtype=np.float32))
+        blobs[name] = value
+        if trace is not None:
+            trace(name, type_name, value, layer.name)
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+_FLOAT_TYPES = {65568: "FLOAT32", 65600: "DOUBLE", 65552: "FLOAT16"}
+_INT32 = 131104
+
+
+def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.ndarray]:
+    """Check every declared input is given with an allowed shape and dtype; return the blobs."""
+    if not hasattr(inputs, "keys"):
+        raise InputError("inputs must be a dict {name: array}, not " + type(inputs).__name__)
+    rank5 = _rank5_mapping(spec, network)
+    blobs: Dict[str, np.ndarray] = {}
+    for feature in spec.description.input:
+        name = feature.name
+        if name not in inputs:
+            declared = [f.name for f in spec.description.input]
+            raise InputError("missing input {!r}; {} expects inputs {}".format(
+                name, loaded.name, declared))
+        kind = feature.type.WhichOneof("Type")
+        if kind != "multiArrayType":
+            raise UnsupportedError("input", kind, name, loaded.path)
+        array = _checked_array(name, inputs[name], feature.type.multiArrayType)
+        if rank5:
+            array = _to_rank5(name, array)
+        blobs[name] = ctx.round(array.astype(np.float32))
+    return blobs
+
+
+def _checked_array(name, value, array_type) -> np.ndarray:
+    array = np.asarray(value)
+    data_type = array_type.dataType
+    if data_type == _INT32:
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise InputError("input {!r} must be numeric, got dtype {}".format(name, array.dtype))
+    elif not np.issubdtype(array.dtype, np.floating):
+        raise InputError("input {!r} is a {} multiArray; got dtype {} (pass a float array)".format(
+            name, _FLOAT_TYPES.get(data_type, "float"), array.dtype))
+    allowed = _allowed_shapes(array_type)
+    if allowed and not any(_shape_fits(array.shape, shape) for shape in allowed):
+        expected = " or ".join(_shape_text(s) for s in allowed)
+        raise InputError("input {!r} has shape {}, the model expects {}".format(
+            name, list(array.shape), expected))
+    return array
+
+
+def _allowed_shapes(array_type):
+    """Shapes as lists; a dimension is an int or a (lower, upper) range (upper -1: unbounded)."""
+    flexibility = array_type.WhichOneof("ShapeFlexibility")
+    if flexibility == "enumeratedShapes":
+        return [list(s.shape) for s in array_type.enumeratedShapes.shapes]
+    if flexibility == "shapeRange":
+        return [[(r.lowerBound, r.upperBound) for r in array_type.shapeRange.sizeRanges]]
+    return [list(array_type.shape)] if len(array_type.shape) else []
+
+
+def _shape_fits(given, shape) -> bool:
+    if len(given) != len(shape):
+        return False
+    for size, allowed in zip(given, shape):
+        if isinstance(allowed, tuple):
+            lower, upper = allowed
+            if size < lower or (upper >= 0 and size > upper):
+                return False
+        elif size != allowed:
+            return False
+    return True
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join(("{}..{}".format(d[0], d[1] if d[1] >= 0 else "inf")
+                            if isinstance(d, tuple) else str(d)) for d in shape) + "]"
+
+
+def _rank5_mapping(spec, network) -> bool:
+    """Specification <= 3 (or the legacy enum) maps [C] / [C, H, W] inputs to rank 5."""
+    return getattr(network, "arrayInputShapeMapping", 0) == 0 and spec.specificationVersion <= 3
+
+
+def _to_rank5(name, array):
+    if array.ndim == 1:
+        return array.reshape(1, 1, array.shape[0], 1, 1)
+    if array.ndim == 3:
+        return array.reshape((1, 1) + array.shape)
+    if array.ndim == 5:
+        return array
+    raise InputError("input {!r}: a rank-5-mapped input must have rank 1, 3 or 5, got shape {}".format(
+        name, list(array.shape)))
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+def collect_outputs(spec, network, kind, blobs, loaded) -> Dict[str, object]:
+    if kind == "neuralNetworkClassifier":
+        _add_classifier_outputs(spec, network, blobs, loaded)
+    rank5 = _rank5_mapping(spec, network)
+    outputs: Dict[str, object] = {}
+    for feature in spec.description.output:
+        if feature.name not in blobs:
+            raise ModelFileError("{}: output {!r} is not produced by any layer".format(
+                loaded.name, feature.name))
+        value = blobs[feature.name]
+        if isinstance(value, np.ndarray) and feature.type.WhichOneof("Type") == "multiArrayType":
+            value = _shaped_output(value, feature.type.multiArrayType, rank5)
+        outputs[feature.name] = value
+    return outputs
+
+
+def _shaped_output(value, array_type, rank5):
+    """A rank-5 mapped model reports its [C, H, W]-style declared shape; EXACT mapping keeps
+    the blob's own shape. Declared DOUBLE / INT32 outputs come back in that dtype."""
+    declared = list(array_type.shape)
+    if rank5 and declared and int(np.prod(declared)) == value.size:
+        value = value.reshape(declared)
+    if array_type.dataType == 65600:
+        return value.astype(np.float64)
+    if array_type.dataType == _INT32:
+        return value.astype(np.int32)
+    return value
+
+
+def _add_classifier_outputs(spec, network, blobs, loaded):
+    """A classifier's label and {label: probability} outputs, from its probability blob."""
+    which = network.WhichOneof("ClassLabels")
+    labels = list(getattr(network, which).vector) if which else []
+    source = network.labelProbabilityLayerName or (network.layers[-1].output[0] if network.layers else "")
+    if source not in blobs:
+        raise ModelFileError("{}: classifier probability blob {!r} missing".format(loaded.name, source))
+    probs = blobs[source].reshape(-1)
+    if len(labels) != probs.size:
+        raise ModelFileError("{}: {} class labels for {} probabilities".format(
+            loaded.name, len(labels), probs.size))
+    label_name = spec.description.predictedFeatureName
+    prob_name = spec.description.predictedProbabilitiesName
+    if label_name:
+        blobs[label_name] = labels[int(np.argmax(probs))]
+    if prob_name:
+        blobs[prob_name] = {label: float(p) for label, p in zip(labels, probs)}

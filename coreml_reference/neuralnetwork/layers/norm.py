@@ -1,0 +1,106 @@
+"""Normalisation: batchnorm (+instance norm), mvn, layerNormalization, l2normalize, lrn,
+softmax (axis -3) and softmaxND."""
+from __future__ import annotations
+
+import numpy as np
+
+from coreml_reference.neuralnetwork.layers.registry import (normalize_axis, register,
+                                                            require_rank, shape_list)
+
+
+@register("batchnorm")
+def batchnorm(p, inputs, ctx):
+    """Per channel (axis -3): gamma * (x - mean) / sqrt(var + eps) + beta."""
+    x = inputs[0]
+    require_rank(x, 3, ctx)
+    c = int(p.channels)
+    if x.shape[-3] != c:
+        raise ctx.shape_error("input has {} channels on axis -3, the layer has {}".format(
+            x.shape[-3], c))
+    eps = p.epsilon or 1e-5
+    gamma = ctx.weights(p.gamma, (c,), "gamma")
+    beta = ctx.weights(p.beta, (c,), "beta")
+    if p.computeMeanVar:
+        # instance norm: statistics over H, W of each instance; else over all but C.
+        axes = (-2, -1) if p.instanceNormalization else tuple(
+            a for a in range(x.ndim) if a != x.ndim - 3)
+        mean = x.mean(axis=axes, keepdims=True)
+        var = np.square(x - mean).mean(axis=axes, keepdims=True)
+        return gamma[:, None, None] * (x - mean) / np.sqrt(var + eps) + beta[:, None, None]
+    mean = ctx.weights(p.mean, (c,), "mean")
+    var = ctx.weights(p.variance, (c,), "variance")
+    # Fold into one scale and shift (what Core ML's kernels do too); computed in float32.
+    scale = gamma / np.sqrt(var + np.float32(eps))
+    shift = beta - mean * scale
+    out = x * scale[:, None, None]
+    out += shift[:, None, None]
+    return out
+
+
+@register("mvn")
+def mvn(p, inputs, ctx):
+    x = inputs[0]
+    require_rank(x, 3, ctx)
+    axes = (-3, -2, -1) if p.acrossChannels else (-2, -1)
+    out = x - x.mean(axis=axes, keepdims=True)
+    if p.normalizeVariance:
+        eps = p.epsilon or 1e-6
+        out = out / np.sqrt(np.square(out).mean(axis=axes, keepdims=True) + eps)
+    return out
+
+
+@register("layerNormalization")
+def layer_normalization(p, inputs, ctx):
+    x = inputs[0]
+    shape = tuple(int(d) for d in p.normalizedShape)
+    if not shape or x.shape[-len(shape):] != shape:
+        raise ctx.shape_error("normalizedShape {} does not match the end of input shape {}".format(
+            list(shape), shape_list(x.shape)))
+    axes = tuple(range(-len(shape), 0))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = np.square(x - mean).mean(axis=axes, keepdims=True)
+    gamma = ctx.weights(p.gamma, shape, "gamma")
+    beta = ctx.weights(p.beta, shape, "beta")
+    return (x - mean) / np.sqrt(var + p.eps) * gamma + beta
+
+
+@register("l2normalize")
+def l2normalize(p, inputs, ctx):
+    x = inputs[0]
+    require_rank(x, 3, ctx)
+    eps = p.epsilon or 1e-6
+    return x / np.sqrt(np.square(x).sum(axis=(-3, -2, -1), keepdims=True) + eps)
+
+
+@register("lrn")
+def lrn(p, inputs, ctx):
+    """Across-channel LRN over a localSize window centred on each channel."""
+    x = inputs[0]
+    require_rank(x, 3, ctx)
+    size = int(p.localSize)
+    k = p.k or 1.0
+    sq = np.square(x)
+    before, after = (size - 1) // 2, size // 2
+    widths = [(0, 0)] * (x.ndim - 3) + [(before, after), (0, 0), (0, 0)]
+    padded = np.pad(sq, widths)
+    c = x.shape[-3]
+    window = sum(padded[..., i:i + c, :, :] for i in range(size))
+    return x / np.power(k + p.alpha / size * window, p.beta)
+
+
+def _softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@register("softmax")
+def softmax(p, inputs, ctx):
+    require_rank(inputs[0], 3, ctx)
+    return _softmax(inputs[0], -3)
+
+
+@register("softmaxND")
+def softmax_nd(p, inputs, ctx):
+    x = inputs[0]
+    return _softmax(x, normalize_axis(p.axis, x.ndim, ctx))

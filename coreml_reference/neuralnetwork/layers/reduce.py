@@ -1,0 +1,71 @@
+"""reduce (old: axis C/H/W/HW/CHW, keeps dims) and the iOS 13 reduce* layers
+(axes / keepDims / reduceAll)."""
+from __future__ import annotations
+
+import numpy as np
+
+from coreml_reference.neuralnetwork.layers.registry import normalize_axis, register, require_rank
+
+
+def _logsumexp(x, axis, keepdims):
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+REDUCERS = {
+    "reduceSum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
+    "reduceMean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
+    "reduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k),
+    "reduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    "reduceProd": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
+    "reduceL1": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
+    "reduceL2": lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k)),
+    "reduceSumSquare": lambda x, a, k: np.sum(np.square(x), axis=a, keepdims=k),
+    "reduceLogSum": lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k)),
+    "reduceLogSumExp": _logsumexp,
+}
+
+
+def _nd_reducer(function):
+    def layer(p, inputs, ctx):
+        x = inputs[0]
+        if p.reduceAll or not len(p.axes):
+            axes = tuple(range(x.ndim))
+        else:
+            axes = tuple(sorted({normalize_axis(a, x.ndim, ctx) for a in p.axes}))
+        out = function(x, axes, bool(p.keepDims))
+        if out.ndim == 0:          # Core ML has no rank-0 blobs: a full reduction is [1]
+            out = out.reshape(1)
+        return out
+    return layer
+
+
+for _name, _function in REDUCERS.items():
+    register(_name)(_nd_reducer(_function))
+
+
+# old ReduceLayerParams
+_AXES = {0: (-3, -2, -1), 1: (-2, -1), 2: (-3,), 3: (-2,), 4: (-1,)}
+SUM, AVG, PROD, LOGSUM, SUMSQUARE, L1, L2, MAX, MIN, ARGMAX = range(10)
+
+
+@register("reduce")
+def reduce(p, inputs, ctx):
+    x = inputs[0]
+    axes = _AXES[p.axis]
+    require_rank(x, len(axes), ctx)
+    mode = p.mode
+    if mode == ARGMAX:
+        if len(axes) != 1:
+            raise ctx.shape_error("ARGMAX reduces one axis (C, H or W)")
+        return np.expand_dims(np.argmax(x, axis=axes[0]), axes[0]).astype(np.float32)
+    if mode == LOGSUM:
+        eps = np.float32(p.epsilon or 1e-6)
+        return np.sum(np.log(x + eps), axis=axes, keepdims=True)
+    names = {SUM: "reduceSum", AVG: "reduceMean", PROD: "reduceProd", SUMSQUARE: "reduceSumSquare",
+             L1: "reduceL1", L2: "reduceL2", MAX: "reduceMax", MIN: "reduceMin"}
+    if mode not in names:
+        raise ctx.unsupported("reduce mode {}".format(mode))
+    return REDUCERS[names[mode]](x, axes, True)

@@ -1,0 +1,75 @@
+"""``coreml-routes bench``: accuracy and latency of every converted model, per compute unit."""
+from __future__ import annotations
+
+import argparse
+
+from coreml_routes.errors import UserError
+
+HELP = """\
+Benchmark the converted models in BUILD/<model>/<route>/ and write OUT/<host>.json.
+
+For every model x route:
+  accuracy     max abs error and SNR (dB) of each output against PyTorch (golden.npz), top-5
+               label agreement for clip_output; in fp32 and in fp16 emulation (the reference
+               evaluator), with the first layer/op whose fp16 result holds inf/NaN
+  static       parameters and weight precision (from the spec), file size, layer/op count;
+               multiply-accumulates and parameters of the PyTorch module
+  host         PyTorch eager CPU, onnxruntime CPU (the v3 route's model.onnx) and reference
+               evaluator latency on this machine (median, p90, min over --repeat runs)
+  macOS only   real Core ML per compute unit (CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL): load
+               time, predict latency, accuracy, device placement (MLComputePlan), and an
+               `xcrun coremlc compile` check. Elsewhere these cells say "not measured: needs macOS".
+
+Rows are written as they finish (atomically), so an interrupted run keeps what it measured.
+A re-run replaces only the rows it measures, in this host's file; other hosts' files in OUT
+are left alone. Render the tables with `coreml-routes report`.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("bench", help="benchmark accuracy and latency of converted models",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", metavar="NAME", help="zoo models (default: all)")
+    p.add_argument("--routes", nargs="+", metavar="ROUTE", help="routes (default: all)")
+    p.add_argument("--repeat", type=int, default=20, metavar="N",
+                   help="timed runs per latency figure, after the warm-up (default 20)")
+    p.add_argument("--warmup", type=int, default=3, metavar="N",
+                   help="untimed runs before timing (default 3)")
+    p.add_argument("--reference-repeat", type=int, default=3, metavar="N",
+                   help="timed runs of the reference evaluator, which is slow numpy (default 3)")
+    p.add_argument("--build", default="build", metavar="DIR",
+                   help="where the converted models are (default: build)")
+    p.add_argument("--out", default="results", metavar="DIR",
+                   help="where <host>.json goes (default: results)")
+    p.add_argument("--host", metavar="NAME", help="host name for the results file (default: this machine's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import backends
+    import zoo
+    from bench import results
+    from bench.run import run_bench
+
+    known_routes = list(backends.all_routes())
+    models = args.models or list(zoo.MODELS)
+    routes = args.routes or known_routes
+    unknown = [m for m in models if m not in zoo.MODELS]
+    if unknown:
+        raise UserError("unknown model {}; known models: {}".format(
+            ", ".join(repr(m) for m in unknown), ", ".join(zoo.MODELS)))
+    unknown = [r for r in routes if r not in known_routes]
+    if unknown:
+        raise UserError("unknown route {}; known routes: {}".format(
+            ", ".join(repr(r) for r in unknown), ", ".join(known_routes)))
+    if args.repeat < 1 or args.warmup < 0 or args.reference_repeat < 1:
+        raise UserError("--repeat and --reference-repeat must be >= 1 and --warmup >= 0")
+    try:
+        doc = run_bench(models, routes, args.build, args.out, repeat=args.repeat,
+                        warmup=args.warmup, reference_repeat=args.reference_repeat,
+                        host=args.host, progress=not args.no_progress)
+    except results.InjectedResultsError as e:
+        raise UserError(str(e))
+    print("wrote {}".format(results.host_path(args.out, doc["host"]["name"])))
+    return 0

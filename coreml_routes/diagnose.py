@@ -1,0 +1,81 @@
+"""``coreml-routes diagnose``: say where a route breaks (logic in the ``diagnose`` package)."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+HELP = """\
+Convert a zoo model by one route (as `convert` does, with --hooks if given) and say where it
+breaks:
+  - conversion fails: convert sub-modules alone (children, then theirs), each in the route's
+    env with the inputs it really receives, down to the smallest one that still fails; name
+    that module, its type, the op being converted and the converter's message;
+  - outputs diverge from PyTorch: evaluate the Core ML model with the reference evaluator and
+    compare every intermediate blob / var with PyTorch's value of the same name; name the
+    first layer that departs (type, name, shapes, error) and its inputs;
+  - --precision fp16: the first layer whose fp16 emulation overflows (inf/NaN) or falls
+    below the fp16 SNR threshold against the fp32 evaluation.
+Prints a report and writes DIR/<model>/<route>/diagnosis.json (diagnosis-fp16.json).
+Exit 0 when the route converts and matches, 1 when a fault was found.
+"""
+
+
+def register(subparsers):
+    import backends
+    p = subparsers.add_parser("diagnose", help="say where a route breaks (conversion, "
+                              "divergence or fp16)", description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--route", required=True, metavar="ROUTE",
+                   help="conversion route: " + ", ".join(backends.all_routes()))
+    p.add_argument("--model", required=True, metavar="NAME", help="zoo model")
+    p.add_argument("--checkpoint", metavar="PATH", help="official PANNs checkpoint (as convert)")
+    p.add_argument("--samples", type=int, default=32000, metavar="N",
+                   help="example waveform length in samples (default 32000)")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
+                   help="fp32: divergence from PyTorch; fp16: first overflow / precision loss")
+    p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
+    p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import backends
+    import zoo
+    from backends.runner import BadInput
+    from coreml_routes.checkpoint import load_state_arrays, save_npz
+    from coreml_routes.envs import child_env, env_python
+    from coreml_routes.errors import UserError
+    from diagnose import diagnose
+    from diagnose.report import render
+
+    try:
+        backend = backends.get(args.route)
+        entry = zoo.get(args.model)
+    except (backends.UnknownRoute, zoo.ZooError) as e:
+        raise UserError(str(e))
+    if args.samples < 1024:
+        raise UserError("--samples {} is too short: the STFT window needs at least 1024".format(args.samples))
+    if args.hooks and not os.path.isfile(args.hooks):
+        raise UserError("hooks file not found: {}".format(args.hooks))
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
+        weights = None
+        if args.checkpoint:
+            arrays = load_state_arrays(args.checkpoint)
+            try:
+                zoo.load_weights(entry.build(), arrays, where=args.checkpoint)
+            except zoo.ZooError as e:
+                raise UserError(str(e))
+            weights = os.path.join(tmp, "weights.npz")
+            save_npz(arrays, weights)
+        try:
+            result = diagnose(env_python(backend), backend.name, entry.name,
+                              os.path.abspath(args.out), args.samples, weights=weights,
+                              hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                              precision=args.precision, env=child_env())
+        except BadInput as e:
+            raise UserError(str(e).replace("error: ", "", 1))
+        except ImportError as e:   # the evaluator or onnxruntime missing from this install
+            raise UserError("cannot evaluate the converted model here: {}".format(e))
+    print(render(result))
+    return 0 if result["verdict"] in ("matches", "fp16 within tolerance") else 1

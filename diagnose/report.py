@@ -1,0 +1,81 @@
+"""The diagnosis as text for the terminal (the JSON holds the same, and more)."""
+from __future__ import annotations
+
+
+def render(d):
+    head = "diagnosis: {} by {} ({}): {}".format(d["model"], d["route"], d["precision"], d["verdict"])
+    lines = [head]
+    if d["verdict"] == "conversion failed":
+        m = d["module"]
+        lines.append("  smallest failing module: {} ({})".format(m["path"], m["type"]))
+        op = d.get("failed_op")
+        if op:
+            lines.append("  failing op: {} {!r}".format(op["type"], op["name"]))
+        lines.append("  converter ({} stage): {}".format(d.get("stage"), d.get("error")))
+        tried = [a for a in d.get("attempts", [])]
+        if tried:
+            lines.append("  tried alone: " + ", ".join(
+                "{} {}".format(a["module"], "ok" if a["status"] == "ok" else a["status"].upper())
+                for a in tried))
+    else:
+        layer = d.get("layer")
+        if layer:
+            lines += _layer(layer, d["precision"])
+        stopped = d.get("evaluator_stopped")
+        if stopped:
+            lines.append("  {} {} {!r}: {}".format(
+                "then" if layer else "evaluator stopped at", stopped.get("type"),
+                stopped.get("name"), stopped["error"]))
+            if not layer:
+                lines += _inputs(stopped.get("inputs", []))
+        for name, o in sorted(d.get("outputs", {}).items()):
+            lines.append("  output {:<14} {}".format(name, _error(o)))
+        if d.get("reference"):
+            lines.append("  compared {} of {} traced values with {}".format(
+                d.get("compared"), d.get("traced"), d["reference"]))
+    lines.append("  written {}".format(d["file"]))
+    return "\n".join(lines)
+
+
+def _layer(layer, precision):
+    if precision == "fp16":
+        lines = ["  first {}: {} {!r} -> {} (fp32 max |x| {}, fp16 SNR {} dB, threshold {} dB)".format(
+            layer["problem"], layer["type"], layer["name"], layer["output"],
+            layer.get("fp32_max_abs"), layer.get("snr_db"), layer.get("threshold_db"))]
+    else:
+        lines = ["  first divergent layer: {} {!r} -> {}".format(layer["type"], layer["name"],
+                                                               layer["output"]),
+                 "    shape Core ML {}  PyTorch {}{}".format(
+                     layer["shape_coreml"], layer["shape_pytorch"],
+                     "" if layer.get("max_abs_error") is None else
+                     "  max abs error {:.3g}  SNR {} dB".format(layer["max_abs_error"],
+                                                                 layer.get("snr_db")))]
+        if layer.get("note"):
+            lines.append("    " + layer["note"])
+    if layer.get("params"):
+        lines.append("    params: " + layer["params"])
+    return lines + _inputs(layer.get("inputs", []))
+
+
+def _inputs(inputs):
+    lines = []
+    for i in inputs:
+        producer = i["producer"]
+        if isinstance(producer, dict):
+            producer = "{} {!r}".format(producer["type"], producer["name"])
+        extra = ""
+        if i.get("checked"):
+            extra = ", matches"
+        if i.get("fp32_max_abs") is not None:
+            extra += ", fp32 max |x| {}".format(i["fp32_max_abs"])
+        lines.append("    input {} {} from {}{}".format(i["name"], i.get("shape"), producer, extra))
+    return lines
+
+
+def _error(o):
+    if o.get("missing"):
+        return "missing"
+    if o.get("max_abs_error") is None:
+        return "shape {} vs PyTorch {}".format(o["shape_coreml"], o["shape_pytorch"])
+    return "max abs error {:.3g}  SNR {} dB  {}".format(
+        o["max_abs_error"], o.get("snr_db"), "ok" if o.get("agree") else "BEYOND TOLERANCE")

@@ -1,0 +1,78 @@
+"""Convert once (with the user's hooks), then search where the route breaks."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from backends.base import write_json_atomic
+from backends.runner import convert_isolated, route_dir
+from diagnose import divergence, failure
+
+
+def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=None,
+             precision="fp32", env=None):
+    """Return the diagnosis dict; also written to <out_root>/<model>/<route>/diagnosis[-fp16].json."""
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-diagnose-") as scratch:
+        record = convert_isolated(python, route, model, out_root, samples, weights=weights,
+                                  hooks=hooks, env=env, extra_args=[
+                                      "--intermediates", os.path.join(scratch, "reference.npz")])
+        result = {"schema": 1, "model": model, "route": route, "precision": precision,
+                  "samples": samples, "hooks": hooks,
+                  "conversion": dict((k, record.get(k)) for k in
+                                     ("status", "stage", "error", "failed_op"))}
+        if record["status"] != "ok":
+            result.update(conversion_failure(python, route, model, samples, weights, hooks,
+                                             env, scratch, record))
+        else:
+            folder = route_dir(out_root, model, route)
+            result.update(evaluate(folder, record, precision))
+    name = "diagnosis.json" if precision == "fp32" else "diagnosis-{}.json".format(precision)
+    folder = route_dir(out_root, model, route)
+    os.makedirs(folder, exist_ok=True)
+    result["file"] = os.path.join(folder, name)
+    write_json_atomic(result["file"], result)
+    return result
+
+
+def conversion_failure(python, route, model, samples, weights, hooks, env, scratch, record):
+    import zoo
+    module = zoo.get(model).build()    # only its tree: each attempt rebuilds it in the env
+    attempt = failure.attempt_in_env(python, route, model, samples, weights, hooks, env, scratch)
+    path, sub, sub_record, attempts = failure.smallest_failing(module, record, attempt)
+    return {"verdict": "conversion failed",
+            "module": {"path": path or "(whole model)", "type": type(sub).__name__},
+            "failed_op": sub_record.get("failed_op"), "stage": sub_record.get("stage"),
+            "error": sub_record.get("error"), "attempts": attempts}
+
+
+def evaluate(folder, record, precision):
+    from coreml_reference import load
+    model_path = os.path.join(folder, record["artifact"])
+    spec = load(model_path).spec
+    with np.load(os.path.join(folder, "golden.npz"), allow_pickle=False) as golden:
+        inputs = dict((k[len("input:"):], golden[k]) for k in golden.files if k.startswith("input:"))
+        traced = divergence.evaluate(model_path, inputs, "fp32")
+        if precision == "fp16":
+            fp16 = divergence.evaluate(model_path, inputs, "fp16")
+            found = {"outputs": divergence.output_errors(fp16.outputs or fp16.values, golden, "fp16"),
+                     "evaluator_stopped": divergence.stopped_at(spec, fp16)}
+            found["layer"] = divergence.first_fp16_problem(spec, fp16, traced)
+            found["verdict"] = found["layer"]["problem"] if found["layer"] else (
+                "evaluator stopped" if fp16.error else "fp16 within tolerance")
+            return found
+        found = {"outputs": divergence.output_errors(traced.outputs or traced.values, golden),
+                 "evaluator_stopped": divergence.stopped_at(spec, traced)}
+    reference = divergence.load_reference(record.get("intermediates"), inputs)
+    found["reference"] = reference.source
+    found["layer"], found["compared"] = divergence.first_divergence(spec, traced, reference)
+    found["traced"] = len(traced.order)
+    outputs_ok = traced.error is None and all(o.get("agree") for o in found["outputs"].values())
+    if found["layer"]:
+        found["verdict"] = "diverges"
+    elif traced.error is not None:
+        found["verdict"] = "evaluator stopped"
+    else:
+        found["verdict"] = "matches" if outputs_ok else "diverges (no matched layer departs)"
+    return found

@@ -1,0 +1,93 @@
+import json
+import os
+
+from bench import report, results
+from coreml_routes import cli
+
+LAT = {"unit": "ms", "median": 12.5, "p90": 14.0, "min": 11.0, "runs": 5, "warmup": 1}
+NEEDS = {"not_measured": "needs macOS"}
+UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
+
+
+def ok_row(route, coreml):
+    return {"model": "m1", "route": route, "status": "ok", "reason": None,
+            "conversion": {"status": "ok", "seconds": 1.0},
+            "static": {"file_bytes": 2_000_000, "layer_count": 10, "spec_type": "neuralNetwork",
+                       "parameters": {"count": 1_500_000, "source": "spec"}, "weight_precision": "fp32"},
+            "reference": {"fp32": {"outputs": {"clip_output": {"max_abs_error": 1e-6, "snr_db": 101.25,
+                                                               "top5_agreement": 1.0, "nonfinite": 0}},
+                                   "first_nonfinite": None},
+                          "fp16": {"outputs": {"clip_output": {"max_abs_error": "inf", "snr_db": "-inf",
+                                                               "top5_agreement": 0.4, "nonfinite": 3}},
+                                   "first_nonfinite": {"layer": "conv_7", "output": "c7", "type": "conv",
+                                                       "inf": 3, "nan": 0}},
+                          "latency": LAT},
+            "coreml": coreml}
+
+
+def host(name, rows, baselines):
+    return {"schema": results.SCHEMA, "kind": results.KIND, "updated": "now",
+            "host": {"name": name, "os": "X", "machine": "m", "cpu": "c", "toolchain": {"torch": "2"}},
+            "settings": {"repeat": 5, "warmup": 1, "reference_repeat": 1},
+            "baselines": baselines, "rows": {"m1": rows}}
+
+
+def write_fixture(tmp_path):
+    linux_rows = {"v3": ok_row("v3", {"runtime": None, "compile": NEEDS,
+                                       "compute_units": {cu: NEEDS for cu in UNITS}}),
+                  "v9": {"model": "m1", "route": "v9", "status": "failed",
+                         "reason": "conversion failed at stage convert: TypeError: boom",
+                         "conversion": {"status": "failed", "stage": "convert", "error": "TypeError: boom"}}}
+    cell = {"load_seconds": 0.5, "latency": dict(LAT, median=3.25),
+            "accuracy": {"clip_output": {"max_abs_error": 0.01, "snr_db": 42.0, "top5_agreement": 1.0}},
+            "placement": {"devices": {"NeuralEngine": 9, "CPU": 1}, "layers": []}}
+    mac_units = {cu: cell for cu in UNITS}
+    mac_units["CPU_AND_GPU"] = {"not_measured": "Core ML CPU_AND_GPU: RuntimeError: nope"}
+    mac_rows = {"v3": ok_row("v3", {"runtime": {"name": "coremltools", "injected": False},
+                                    "compile": {"ok": True, "seconds": 1.0, "error": None},
+                                    "compute_units": mac_units})}
+    base = {"m1": {"macs": {"count": 2_000_000_000, "source": "PyTorch-side"},
+                   "parameters": {"count": 1_400_000}, "pytorch_cpu": LAT,
+                   "onnxruntime_cpu": {"not_measured": "no ONNX file"}}}
+    for doc in (host("linux", linux_rows, base), host("mac", mac_rows, base)):
+        (tmp_path / "{}.json".format(doc["host"]["name"])).write_text(json.dumps(doc))
+    (tmp_path / "conversion-v9.json").write_text(json.dumps({"schema": 1, "route": "v9", "models": {
+        "m1": {"status": "failed", "stage": "convert", "error": "TypeError: boom", "seconds": {"convert": 0.5}}}}))
+
+
+def test_report_tables_and_plots(tmp_path):
+    write_fixture(tmp_path)
+    assert cli.main(["report", "--results", str(tmp_path)]) == 0
+    text = (tmp_path / "README.md").read_text()
+    lines = text.splitlines()
+    v3 = next(l for l in lines if l.startswith("| v3 "))
+    assert "yes" in v3 and "2.0 MB" in v3 and "10 layers" in v3 and "1.50 M fp32" in v3
+    assert "SNR ≥ 101.2 dB" in v3 and "top-5 5/5" in v3
+    assert "inf/NaN first at conv_7 (conv)" in v3 and "top-5 2/5" in v3
+    assert "not measured: needs macOS" in v3                        # linux's compute units
+    assert "3.25 ms (p90 14, min 11); load 0.50 s; SNR ≥ 42.0 dB; CPU 1 NeuralEngine 9" in v3
+    assert "not measured: Core ML CPU_AND_GPU: RuntimeError: nope" in v3
+    v9 = next(l for l in lines if l.startswith("| v9 "))
+    assert "no: failed at convert" in v9
+    failures = text.split("## Failures")[1].split("## Host baselines")[0]
+    assert "| m1      | v9      | convert | TypeError: boom |" in failures
+    baselines = text.split("## Host baselines")[1]
+    assert "2.00 G" in baselines and "12.5 ms (p90 14, min 11)" in baselines
+    assert "not measured: no ONNX file" in baselines
+    for png in ("latency.png", "accuracy.png"):
+        assert "]({})".format(png) in text
+        with open(os.path.join(str(tmp_path), png), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_header_has_one_latency_column_per_host_and_unit(tmp_path):
+    write_fixture(tmp_path)
+    hosts, conversions = results.read_all(str(tmp_path))
+    headers, rows = report.model_table("m1", hosts, conversions)
+    assert headers[-8:] == ["linux " + cu for cu in UNITS] + ["mac " + cu for cu in UNITS]
+    assert [r[0] for r in rows] == ["v3", "v9"]     # in route order
+
+
+def test_report_without_results_is_one_line(tmp_path, capsys):
+    assert cli.main(["report", "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: no results in")
