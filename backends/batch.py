@@ -1,6 +1,7 @@
 """Convert zoo models by routes of this env, one process each, and record the results.
 
     python -m backends.batch --route v3 [--route ...] [--models a b] [--out build] [--results results]
+        [--hooks FILE]
 
 One line per model as it goes; ``results/conversion-<route>.json`` gets one entry per model
 (entries for other models are kept; the file is replaced atomically). Runs on Python 3.7.
@@ -27,6 +28,7 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=32000)
     p.add_argument("--out", default="build")
     p.add_argument("--results", default="results")
+    p.add_argument("--hooks", help="hooks file passed to every conversion (HOOKS = {route: {op: fn}})")
     args = p.parse_args(argv)
     try:
         for route in args.route:
@@ -45,7 +47,8 @@ def main(argv=None):
             done += 1
             start = time.time()
             try:
-                record = convert_isolated(sys.executable, route, model, args.out, args.samples)
+                record = convert_isolated(sys.executable, route, model, args.out, args.samples,
+                                          hooks=os.path.abspath(args.hooks) if args.hooks else None)
             except BadInput as e:
                 sys.stderr.write("error: {}\n".format(e))
                 return 2

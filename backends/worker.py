@@ -61,6 +61,7 @@ def run(args):
     record = {"schema": 1, "route": args.route, "model": args.model, "samples": args.samples,
               "submodule": getattr(args, "submodule", None),
               "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
+              "hooks": os.path.basename(args.hooks) if args.hooks else None,
               "status": "failed", "stage": None, "error": None, "seconds": stages.seconds}
     with stages("load_toolchain"):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
@@ -105,9 +106,10 @@ def prepare_job(args, backend, stages):
         entry = zoo.get(args.model)
     except zoo.ZooError as e:
         raise BadInput(str(e))
-    if args.samples < 1024:
-        raise BadInput("--samples {} is too short: the STFT window needs at least 1024".format(
-            args.samples))
+    try:
+        entry.check_samples(args.samples)
+    except zoo.ZooError as e:
+        raise BadInput(str(e))
     with stages("build"):
         module = entry.build()
         if args.weights:

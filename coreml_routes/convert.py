@@ -61,10 +61,9 @@ def run(args) -> int:
     try:
         backend = backends.get(args.route)
         entry = zoo.get(args.model)
+        entry.check_samples(args.samples)
     except (backends.UnknownRoute, zoo.ZooError) as e:
         raise UserError(str(e))
-    if args.samples < 1024:
-        raise UserError("--samples {} is too short: the STFT window needs at least 1024".format(args.samples))
     if args.hooks and not os.path.isfile(args.hooks):
         raise UserError("hooks file not found: {}".format(args.hooks))
 

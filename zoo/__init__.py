@@ -17,13 +17,19 @@ class ZooError(Exception):
 
 
 class Entry(object):
-    def __init__(self, name, build, inputs, outputs, summary, sample_rate=32000):
+    def __init__(self, name, build, inputs, outputs, summary, sample_rate=32000, min_samples=1024):
         self.name = name
         self.build = build            # build() -> nn.Module with seeded weights
         self.inputs = inputs          # input_name -> shape builder(samples)
         self.outputs = outputs        # output names, in forward order
         self.summary = summary
         self.sample_rate = sample_rate
+        self.min_samples = min_samples  # shortest input the model accepts
+
+    def check_samples(self, samples):
+        if samples < self.min_samples:
+            raise ZooError("--samples {} is too short for {}: it needs at least {}".format(
+                samples, self.name, self.min_samples))
 
     def example_inputs(self, samples=32000, seed=0):
         """Deterministic example: a chirp plus noise, the same on every torch version."""
@@ -68,12 +74,16 @@ def _build_upsample():
 
 
 _PANN_OUTPUTS = ["clip_output", "frame_output", "melspec"]
+# The backbones halve time five times: they need 32 STFT frames (hop 320) at least.
+_PANN_MIN_SAMPLES = 31 * 320 + 1
 
 MODELS = OrderedDict((e.name, e) for e in [
     Entry("pann_mobilenetv1", _build_pann("mobilenetv1"), OrderedDict(waveform=_waveform),
-          _PANN_OUTPUTS, "PANNs MobileNetV1 audio tagger (AudioSet, 527 classes)"),
+          _PANN_OUTPUTS, "PANNs MobileNetV1 audio tagger (AudioSet, 527 classes)",
+          min_samples=_PANN_MIN_SAMPLES),
     Entry("pann_mobilenetv2", _build_pann("mobilenetv2"), OrderedDict(waveform=_waveform),
-          _PANN_OUTPUTS, "PANNs MobileNetV2 audio tagger (AudioSet, 527 classes)"),
+          _PANN_OUTPUTS, "PANNs MobileNetV2 audio tagger (AudioSet, 527 classes)",
+          min_samples=_PANN_MIN_SAMPLES),
     Entry("logmel", _build_logmel, OrderedDict(waveform=_waveform), ["melspec"],
           "PANNs log-mel front end alone (STFT as conv1d, mel matrix, 10*log10)"),
     Entry("pann_upsample", _build_upsample,
