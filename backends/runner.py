@@ -46,7 +46,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=timeout, env=env)
         code, stderr = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired as e:
+    except subprocess.TimeoutExpired:
         code, stderr = None, "timed out after {} s".format(timeout)
     if code == EXIT_BAD_INPUT:
         shutil.rmtree(staging, ignore_errors=True)

@@ -49,7 +49,7 @@ def main(argv=None):
 
 def run(args):
     import backends
-    from backends.base import ConversionError, Job, Stages, write_json_atomic
+    from backends.base import ConversionError, Stages, write_json_atomic
     from backends.inspect_spec import summarize
 
     try:

@@ -24,8 +24,9 @@ def predict(model, inputs, precision="fp32", trace=None):
     precision: "fp32" (Core ML on CPU) or "fp16" — an *emulation* of GPU / Neural Engine
         execution: weights and every layer's / op's result are rounded to float16. It shows
         fp16 overflow and rounding loss; it is not the device and not bit-exact.
-    trace: optional callable ``trace(name, type, value)`` called with every intermediate
-        blob / variable as it is computed (for divergence searches).
+    trace: optional callable ``trace(name, type_name, value, layer_name)`` called with every
+        intermediate blob (NeuralNetwork) / variable (ML Program) as it is computed, with the
+        producing layer's / op's type and name (for divergence searches).
     """
     if precision not in PRECISIONS:
         raise ValueError("precision must be one of {}, not {!r}".format(PRECISIONS, precision))

@@ -50,14 +50,11 @@ def register(subparsers):
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def resolve(args):
+    """The route and zoo entry named on the command line, checked: (backend, entry)."""
     import backends
     import zoo
-    from backends.runner import BadInput, convert_isolated
-    from coreml_routes.checkpoint import load_state_arrays, save_npz
-    from coreml_routes.envs import child_env, env_python
     from coreml_routes.errors import UserError
-
     try:
         backend = backends.get(args.route)
         entry = zoo.get(args.model)
@@ -66,17 +63,35 @@ def run(args) -> int:
         raise UserError(str(e))
     if args.hooks and not os.path.isfile(args.hooks):
         raise UserError("hooks file not found: {}".format(args.hooks))
+    return backend, entry
 
+
+def checkpoint_npz(checkpoint, entry, tmp):
+    """Read ``checkpoint`` safely, check it fits ``entry`` strictly, and write its tensors as
+    plain arrays to an .npz in ``tmp`` for the route env; None without a checkpoint."""
+    import zoo
+    from coreml_routes.checkpoint import load_state_arrays, save_npz
+    from coreml_routes.errors import UserError
+    if not checkpoint:
+        return None
+    arrays = load_state_arrays(checkpoint)
+    try:  # check here too, to name the user's file rather than our temporary copy
+        zoo.load_weights(entry.build(), arrays, where=checkpoint)
+    except zoo.ZooError as e:
+        raise UserError(str(e))
+    path = os.path.join(tmp, "weights.npz")
+    save_npz(arrays, path)
+    return path
+
+
+def run(args) -> int:
+    from backends.runner import BadInput, convert_isolated
+    from coreml_routes.envs import child_env, env_python
+    from coreml_routes.errors import UserError
+
+    backend, entry = resolve(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
-        weights = None
-        if args.checkpoint:
-            arrays = load_state_arrays(args.checkpoint)
-            try:  # check here too, to name the user's file rather than our temporary copy
-                zoo.load_weights(entry.build(), arrays, where=args.checkpoint)
-            except zoo.ZooError as e:
-                raise UserError(str(e))
-            weights = os.path.join(tmp, "weights.npz")
-            save_npz(arrays, weights)
+        weights = checkpoint_npz(args.checkpoint, entry, tmp)
         python = env_python(backend)
         try:
             record = convert_isolated(python, backend.name, entry.name, os.path.abspath(args.out),

@@ -40,34 +40,16 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    import backends
-    import zoo
     from backends.runner import BadInput
-    from coreml_routes.checkpoint import load_state_arrays, save_npz
+    from coreml_routes.convert import checkpoint_npz, resolve
     from coreml_routes.envs import child_env, env_python
     from coreml_routes.errors import UserError
     from diagnose import diagnose
     from diagnose.report import render
 
-    try:
-        backend = backends.get(args.route)
-        entry = zoo.get(args.model)
-    except (backends.UnknownRoute, zoo.ZooError) as e:
-        raise UserError(str(e))
-    if args.samples < 1024:
-        raise UserError("--samples {} is too short: the STFT window needs at least 1024".format(args.samples))
-    if args.hooks and not os.path.isfile(args.hooks):
-        raise UserError("hooks file not found: {}".format(args.hooks))
+    backend, entry = resolve(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
-        weights = None
-        if args.checkpoint:
-            arrays = load_state_arrays(args.checkpoint)
-            try:
-                zoo.load_weights(entry.build(), arrays, where=args.checkpoint)
-            except zoo.ZooError as e:
-                raise UserError(str(e))
-            weights = os.path.join(tmp, "weights.npz")
-            save_npz(arrays, weights)
+        weights = checkpoint_npz(args.checkpoint, entry, tmp)
         try:
             result = diagnose(env_python(backend), backend.name, entry.name,
                               os.path.abspath(args.out), args.samples, weights=weights,

@@ -102,33 +102,3 @@ def test_fp16_emulation_is_finite_and_close(model, route):
         snr = report(model, route, "fp16", name, got, want)
         assert np.all(np.isfinite(got[np.isfinite(want)])), name
         assert snr >= metrics.FP16_MIN_SNR_DB, (name, snr)
-
-
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
-@pytest.mark.parametrize("model", zoo_models())
-def test_v3_with_pads_reordered_matches_pytorch(model, precision):
-    """The rest of a faulty v3 model is right: reorder its ONNX-ordered pads per axis, in
-    memory (what examples/hooks_pad.py does at conversion), and compare with the golden."""
-    path, inputs, golden = artifact(model, "v3")
-    if not has_onnx_ordered_pad(path):
-        pytest.skip("{}/v3 has no ONNX-ordered constantPad".format(model))
-    from coreml_reference.loader import load
-    loaded = load(path)
-    network = getattr(loaded.spec, loaded.spec.WhichOneof("Type"))
-    for layer in network.layers:
-        if layer.WhichOneof("layer") == "constantPad":
-            pads = list(layer.constantPad.padAmounts)
-            half = len(pads) // 2
-            per_axis = [v for i in range(half) for v in (pads[i], pads[half + i])]
-            del layer.constantPad.padAmounts[:]
-            layer.constantPad.padAmounts.extend(per_axis)
-    outputs = predict(loaded.spec, inputs, precision=precision)
-    for name, want in golden.items():
-        got = outputs[name]
-        assert got.shape == want.shape, (name, got.shape, want.shape)
-        snr = report(model, "v3 (pads reordered)", precision, name, got, want)
-        if precision == "fp32":
-            assert metrics.within_tolerance(got, want, "fp32"), name
-        else:
-            assert np.all(np.isfinite(got[np.isfinite(want)])), name
-            assert snr >= metrics.FP16_MIN_SNR_DB, (name, snr)
