@@ -47,13 +47,16 @@ def _finite(x):
 
 class FirstNonFinite:
     """A ``trace`` callback for coreml_reference: remembers the first intermediate result
-    holding inf or NaN — where fp16 overflow starts."""
+    holding inf or NaN — where fp16 overflow starts. Constants are skipped: a bound such as
+    clip's float32 maximum turns to inf in fp16 by design, and computes nothing."""
+
+    CONSTANTS = ("const", "loadConstant", "loadConstantND")
 
     def __init__(self):
         self.found = None
 
     def __call__(self, name, type_name, value, layer_name=None):
-        if self.found is not None:
+        if self.found is not None or type_name in self.CONSTANTS:
             return
         array = np.asarray(value)
         if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):

@@ -2,15 +2,16 @@
 
 Input is [..., C, H, W] (rank >= 4, leading axes are batch). Weights are
 [C_out, C_in / groups, kH, kW] (deconvolution: [C_in, C_out / groups, kH, kW]).
-Dense convolutions go through BLAS (im2col as a strided view, then matmul); depthwise
-ones sum kH*kW shifted views, which beats im2col when each output reads one channel.
+The arithmetic is shared with the ML Program side (coreml_reference.kernels): im2col and
+BLAS for dense kernels, shifted views summed for depthwise ones.
 """
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from coreml_reference.neuralnetwork.layers.registry import (pad_hw, pair, register, require_rank,
+from coreml_reference.kernels import conv2d
+from coreml_reference.neuralnetwork.layers.registry import (pair, register, require_rank,
                                                             shape_list)
 
 
@@ -34,20 +35,14 @@ def convolution(p, inputs, ctx):
         raise ctx.shape_error("weights have shape {}, expected {}".format(
             shape_list(weights.shape), [c_out, c_group, kh, kw]))
     ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1          # dilated kernel extent
-    top, bottom, left, right = conv_padding(p, h, w, ekh, ekw, sh, sw)
-    xb = x.reshape((-1, c_in, h, w))
-    xb = pad_hw(xb, top, bottom, left, right)                 # padded values are zeros
-    ho = (xb.shape[2] - ekh) // sh + 1
-    wo = (xb.shape[3] - ekw) // sw + 1
-    if ho <= 0 or wo <= 0:
+    pads = conv_padding(p, h, w, ekh, ekw, sh, sw)
+    if h + pads[0] + pads[1] < ekh or w + pads[2] + pads[3] < ekw:
         raise ctx.shape_error("kernel {}x{} (dilated {}x{}) is larger than the padded input {}".format(
-            kh, kw, ekh, ekw, shape_list(xb.shape[2:])))
-    if c_group == 1 and groups > 1:
-        out = _depthwise(xb, weights, groups, (kh, kw), (sh, sw), (dh, dw), (ho, wo))
-    else:
-        out = _dense(xb, weights, groups, (kh, kw), (sh, sw), (dh, dw), (ho, wo))
+            kh, kw, ekh, ekw, [h + pads[0] + pads[1], w + pads[2] + pads[3]]))
+    out = conv2d(x.reshape((-1, c_in, h, w)), weights, None, (sh, sw), pads, (dh, dw), groups)
     if p.hasBias:
         out += ctx.weights(p.bias, (c_out,), "bias")[:, None, None]
+    ho, wo = out.shape[2:]
     return out.reshape(lead + (c_out, ho, wo))
 
 
@@ -79,39 +74,6 @@ def windows(xb, kernel, stride, dilation, out_hw):
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     view = sliding_window_view(xb, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
     return view[:, :, :(ho - 1) * sh + 1:sh, :(wo - 1) * sw + 1:sw, ::dh, ::dw]
-
-
-def _dense(xb, weights, groups, kernel, stride, dilation, out_hw):
-    """im2col + one batched matmul per group: [G, Og, K] @ [N, G, K, Ho*Wo]."""
-    n, c_in = xb.shape[:2]
-    c_out = weights.shape[0]
-    (kh, kw), (ho, wo) = kernel, out_hw
-    cg, og = c_in // groups, c_out // groups
-    if (kh, kw) == (1, 1) and stride == (1, 1):
-        cols = xb.reshape(n, groups, cg, ho * wo)                       # 1x1: no im2col
-    else:
-        view = windows(xb, kernel, stride, dilation, out_hw)           # N C Ho Wo kh kw
-        view = view.reshape(n, groups, cg, ho, wo, kh, kw)
-        cols = view.transpose(0, 1, 2, 5, 6, 3, 4).reshape(n, groups, cg * kh * kw, ho * wo)
-    kernel_rows = weights.reshape(groups, og, cg * kh * kw)
-    out = np.matmul(kernel_rows, cols)                                  # N G Og HoWo
-    return out.reshape(n, c_out, ho, wo)
-
-
-def _depthwise(xb, weights, groups, kernel, stride, dilation, out_hw):
-    """One input channel per group: sum the kH*kW shifted, strided views."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    multiplier = weights.shape[0] // groups
-    if multiplier > 1:                 # output channel o reads input channel o // multiplier
-        xb = np.repeat(xb, multiplier, axis=1)
-    out = np.zeros((xb.shape[0], weights.shape[0], ho, wo), dtype=np.float32)
-    product = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            tap = xb[:, :, i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw]
-            np.multiply(tap, weights[:, 0, i, j][:, None, None], out=product)
-            out += product
-    return out
 
 
 def deconvolution(p, x, ctx):
