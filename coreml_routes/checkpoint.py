@@ -48,14 +48,14 @@ def load_state_arrays(path: str) -> dict:
 def _reason(error: Exception) -> str:
     """One line out of torch's multi-paragraph load errors."""
     message = str(error)
-    if "Unsupported global:" in message:
-        name = message.split("Unsupported global:")[1].split(" was not")[0].strip()
-        return "it holds objects other than tensors and arrays ({}), refused for safety".format(name)
+    refused = [line.strip() for line in message.splitlines() if "GLOBAL" in line]
+    if refused:
+        return "it holds objects other than tensors and arrays, refused for safety ({})".format(
+            refused[0].split(" was not")[0].split(" whose module")[0])
     if "WeightsUnpickler error:" in message:
-        detail = message.split("WeightsUnpickler error:")[1].strip().splitlines()[0]
-        return "not a PyTorch checkpoint, or corrupt ({})".format(detail)
-    lines = message.strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+        message = message.split("WeightsUnpickler error:")[1]
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return "not a PyTorch checkpoint, or corrupt ({})".format(lines[0] if lines else type(error).__name__)
 
 
 def save_npz(arrays: dict, path: str) -> None:

@@ -1,0 +1,143 @@
+"""The coreml-routes command line: bad input gives one error line and exit 2, checkpoints are
+read safely and strictly, and a converted model's golden outputs come from those weights."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from coreml_routes.checkpoint import load_state_arrays
+from coreml_routes.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "coreml_routes.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def error_line(done):
+    lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def seeded_state(name="pann_mobilenetv1"):
+    return zoo.get(name).build().state_dict()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["convert", "--route", "v5", "--model", "logmel"], "unknown route 'v5'"),
+    (["convert", "--route", "v9", "--model", "resnet"], "unknown model 'resnet'"),
+    (["convert", "--route", "v9", "--model", "pann_mobilenetv1", "--samples", "2000"], "too short"),
+    (["convert", "--route", "v9", "--model", "logmel", "--hooks", "nope.py"], "hooks file not found"),
+])
+def test_bad_requests_give_one_line_and_exit_2(args, words, tmp_path):
+    done = cli(*args, "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert words in error_line(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_interpreter_is_named(tmp_path):
+    env = dict(os.environ, COREML_ROUTES_PYTHON_V3=str(tmp_path / "python3.7"))
+    done = cli("convert", "--route", "v3", "--model", "logmel", "--out", str(tmp_path), env=env)
+    assert done.returncode == 2
+    assert "route v3" in error_line(done) and "not a runnable Python" in error_line(done)
+
+
+def test_route_needing_an_absent_python_version_says_which():
+    from coreml_routes.envs import require_interpreter
+
+    class Ancient:
+        name, env, python = "v0", "v0", "0.9"
+    with pytest.raises(UserError, match=r"route v0 needs Python 0\.9"):
+        require_interpreter(Ancient())
+
+
+def test_panns_training_checkpoint_loads_with_weights_only(tmp_path):
+    """PANNs' training script saves iteration + sampler (numpy arrays) in torch 1.x's legacy
+    format; the tensors must come out, nothing else executed."""
+    state = seeded_state()
+    path = tmp_path / "MobileNetV1_mAP=0.389.pth"
+    torch.save({"iteration": 560000, "model": state,
+                "sampler": {"indexes_per_class": [np.arange(5), np.arange(3)], "pointer": 7}},
+               path, _use_new_zipfile_serialization=False)
+    arrays = load_state_arrays(str(path))
+    assert len(arrays) == 174
+    np.testing.assert_array_equal(arrays["fc1.weight"], state["fc1.weight"].numpy())
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/coreml-routes-pwned",))
+
+
+@pytest.mark.parametrize("content, words", [
+    ("evil", "refused for safety"),
+    ("garbage", "not a PyTorch checkpoint, or corrupt"),
+    ("no-model", "holds no state dict"),
+])
+def test_unsafe_or_corrupt_checkpoints_are_refused(content, words, tmp_path):
+    path = tmp_path / "ckpt.pth"
+    if content == "evil":
+        torch.save({"model": {"w": torch.zeros(1)}, "x": Payload()}, path)
+    elif content == "garbage":
+        path.write_bytes(b"\x80\x02this is not a checkpoint")
+    else:
+        torch.save({"model": [1, 2, 3]}, path)
+    with pytest.raises(UserError, match=words):
+        load_state_arrays(str(path))
+    assert not os.path.exists("/tmp/coreml-routes-pwned")
+
+
+def test_checkpoint_with_wrong_keys_is_one_line_naming_the_file(tmp_path):
+    state = seeded_state()
+    del state["fc1.bias"]
+    path = tmp_path / "wrong.pth"
+    torch.save({"model": state}, path)
+    done = cli("convert", "--route", "v9", "--model", "pann_mobilenetv1", "--checkpoint",
+               str(path), "--out", str(tmp_path / "build"))
+    assert done.returncode == 2
+    assert str(path) in error_line(done) and "fc1.bias" in error_line(done)
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.slow
+def test_convert_with_checkpoint_uses_its_weights(tmp_path):
+    """Golden outputs of a checkpoint conversion are PyTorch's outputs with those weights
+    (computed here independently), not the seeded ones."""
+    state = seeded_state()
+    state["fc_audioset.bias"] += 1.0
+    path = tmp_path / "ckpt.pth"
+    torch.save({"model": state}, path)
+    out = tmp_path / "build"
+    done = cli("convert", "--route", "v9", "--model", "pann_mobilenetv1", "--checkpoint", str(path),
+               "--samples", "16000", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    model = zoo.get("pann_mobilenetv1").build()
+    model.load_state_dict(state)
+    with np.load(out / "pann_mobilenetv1" / "v9" / "golden.npz") as golden:
+        with torch.no_grad():
+            clip = model(torch.from_numpy(golden["input:waveform"]))[0].numpy()
+        np.testing.assert_allclose(golden["output:clip_output"], clip, rtol=1e-6, atol=1e-7)
+    # and the converted model reproduces them
+    done = cli("predict", str(out / "pann_mobilenetv1" / "v9" / "model.mlpackage"), "--input",
+               str(out / "pann_mobilenetv1" / "v9" / "golden.npz"))
+    assert done.returncode == 0, done.stderr
+    assert "clip_output" in done.stdout and "SNR" in done.stdout
+
+
+def test_predict_on_a_corrupt_model_is_one_line(tmp_path):
+    model = tmp_path / "model.mlmodel"
+    model.write_bytes(b"\x0a\xff\xff garbage")
+    inputs = tmp_path / "x.npz"
+    np.savez(inputs, waveform=np.zeros((1, 32000), np.float32))
+    done = cli("predict", str(model), "--input", str(inputs))
+    assert done.returncode == 2
+    assert str(model) in error_line(done)
