@@ -36,9 +36,9 @@ def onnxruntime_cpu(onnx_path, inputs, repeat, warmup, golden=None):
 
 def reference_evaluator(model_path, inputs, repeat, warmup):
     import coreml_reference
-    loaded = coreml_reference.load(model_path)   # parse once: time the evaluation, not the file
-    source = loaded.spec if loaded.weights_dir is None else model_path
-    block = time_calls(lambda: coreml_reference.predict(source, inputs, precision="fp32"),
+    # Parse and decode weights once, as a runtime loads a model once: time the evaluation.
+    loaded = coreml_reference.load(model_path)
+    block = time_calls(lambda: coreml_reference.predict(loaded, inputs, precision="fp32"),
                        repeat, warmup)
     block.update(runtime="coreml_reference (numpy) fp32")
     return block

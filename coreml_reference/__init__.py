@@ -19,7 +19,9 @@ PRECISIONS = ("fp32", "fp16")
 def predict(model, inputs, precision="fp32", trace=None):
     """Evaluate ``model`` on ``inputs``; return {output name: numpy array} for every output.
 
-    model: path to .mlmodel / .mlpackage, a ``Model_pb2.Model`` spec or a coremltools MLModel.
+    model: path to .mlmodel / .mlpackage, a ``Model_pb2.Model`` spec, a coremltools MLModel,
+        or what ``coreml_reference.load`` returned (parsed once, weights decoded once: the
+        way to call ``predict`` repeatedly on one model).
     inputs: {input name: numpy array}, as ``MLModel.predict`` takes them.
     precision: "fp32" (Core ML on CPU) or "fp16" — an *emulation* of GPU / Neural Engine
         execution: weights and every layer's / op's result are rounded to float16. It shows

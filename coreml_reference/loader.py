@@ -21,6 +21,8 @@ class LoadedModel:
 
 def load(model) -> LoadedModel:
     from coremltools.proto import Model_pb2
+    if isinstance(model, LoadedModel):       # already parsed: keep its decoded-weight caches
+        return model
     if isinstance(model, Model_pb2.Model):
         return LoadedModel(model, None, None)
     if hasattr(model, "get_spec") and not isinstance(model, (str, os.PathLike)):

@@ -39,8 +39,7 @@ def run(args) -> int:
     try:
         loaded = coreml_reference.load(args.model)
         inputs = read_inputs(args.input, loaded)
-        outputs = coreml_reference.predict(loaded.spec if loaded.weights_dir is None else args.model,
-                                           inputs, precision=args.precision)
+        outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
     except coreml_reference.EvaluatorError as e:
         raise UserError(str(e))
     golden = golden_for(args.model, inputs)
