@@ -75,3 +75,33 @@ def reference_accuracy(model_path, inputs, golden, precision):
     except Exception as e:   # noqa: BLE001 — any evaluator failure is a row with its reason
         return {"not_measured": "reference evaluator: {}: {}".format(type(e).__name__, e)}
     return {"outputs": compare(outputs, golden), "first_nonfinite": watcher.found}
+
+
+# A full-scale tone on an exact STFT bin is the loudest pure tone a [-1, 1] waveform holds:
+# its |STFT|^2 peak is (N/4)^2 = 65536 for the periodic Hann window, just above fp16's
+# largest finite value 65504. The zoo's example input is quieter and would hide that.
+STRESS_TONE_HZ = 1000.0
+STRESS_NAME = "full-scale 1 kHz tone"
+
+
+def full_scale_case(model, record, inputs):
+    """(inputs, PyTorch golden) for the stress tone, or a not-measured cell saying why.
+
+    PyTorch runs here on the host: the route's conversion used the zoo's seeded weights
+    (checked in its record), which every torch version builds identically."""
+    import torch
+    import zoo
+    if (record or {}).get("weights") != "seeded":
+        return {"not_measured": "stress input needs the seeded weights (this model used a checkpoint)"}
+    entry = zoo.get(model)
+    if list(entry.inputs) != ["waveform"]:
+        return {"not_measured": "stress input applies to waveform models only"}
+    length = inputs["waveform"].shape[-1]
+    t = np.arange(length) / float(entry.sample_rate)
+    tone = np.sin(2 * np.pi * STRESS_TONE_HZ * t).astype(np.float32).reshape(inputs["waveform"].shape)
+    with torch.no_grad():
+        outputs = entry.build()(torch.from_numpy(tone))
+    if not isinstance(outputs, tuple):
+        outputs = (outputs,)
+    golden = {name: value.numpy() for name, value in zip(entry.outputs, outputs)}
+    return {"inputs": {"waveform": tone}, "golden": golden}

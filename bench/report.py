@@ -47,9 +47,13 @@ def accuracy_text(result):
     figures = result.get("outputs", result)
     parts = []
     snr = worst_snr(figures)
-    if snr is not None:
+    nonfinite = sum(int(f.get("nonfinite", 0)) for f in figures.values() if measured(f))
+    if nonfinite:
+        parts.append("{} output values inf/NaN".format(nonfinite))
+    elif snr is not None:
         parts.append("SNR ≥ {} dB".format("inf" if math.isinf(snr) else "{:.1f}".format(snr)))
-    errors = [_snr_value(f["max_abs_error"]) for f in figures.values() if measured(f)]
+    errors = [_snr_value(f["max_abs_error"]) for f in figures.values()
+              if measured(f) and not f.get("nonfinite")]
     if errors:
         parts.append("max err {:.2g}".format(max(errors)))
     for f in figures.values():
@@ -156,7 +160,8 @@ def first_measured(hosts, model, route, pick):
 
 def model_table(model, hosts, conversions):
     headers = ["route", "converted?", "convert s", "size", "layers/ops", "parameters (spec)",
-               "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)"]
+               "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)",
+               "fp16, full-scale 1 kHz tone"]
     for doc in hosts:
         headers += ["{} {}".format(doc["host"]["name"], cu) for cu in COMPUTE_UNITS]
     rows = []
@@ -174,7 +179,7 @@ def model_table(model, hosts, conversions):
                 _mb(conv.get("file_bytes")) if ok else "–",
                 "{} {}".format(conv.get("count"), conv.get("count_kind")) if ok and conv.get("count") else "–",
                 params]
-        for precision_name in ("fp32", "fp16"):
+        for precision_name in ("fp32", "fp16", "fp16_full_scale"):
             line.append(accuracy_text(first_measured(
                 hosts, model, route, lambda r: r.get("reference", {}).get(precision_name))) if ok else "–")
         for doc in hosts:

@@ -83,6 +83,10 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
     row["static"] = facts
     row["reference"] = {p: accuracy.reference_accuracy(art.model_path, inputs, golden, p)
                         for p in ("fp32", "fp16")}
+    stress = _cell(lambda: accuracy.full_scale_case(model, record, inputs), "stress input")
+    row["reference"]["fp16_full_scale"] = stress if "not_measured" in stress else dict(
+        accuracy.reference_accuracy(art.model_path, stress["inputs"], stress["golden"], "fp16"),
+        input=accuracy.STRESS_NAME)
     if "not_measured" in row["reference"]["fp32"]:   # it would fail the same way again
         row["reference"]["latency"] = row["reference"]["fp32"]
     else:
