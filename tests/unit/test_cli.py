@@ -141,3 +141,29 @@ def test_predict_on_a_corrupt_model_is_one_line(tmp_path):
     done = cli("predict", str(model), "--input", str(inputs))
     assert done.returncode == 2
     assert str(model) in error_line(done)
+
+
+def test_predict_a_wav_file_resamples_to_the_model_rate(tmp_path):
+    """A 16 kHz .wav through the converted log-mel front end equals PyTorch's front end on
+    the same audio at 32 kHz."""
+    from scipy.io import wavfile
+    from scipy.signal import resample_poly
+    build = Path(os.environ.get("COREML_ROUTES_BUILD") or ROOT / "build")
+    model = build / "logmel" / "v9" / "model.mlpackage"
+    if not model.exists():
+        pytest.skip("no logmel/v9 build in {} (tox -e v9 makes it)".format(build))
+    rate = 16000
+    t = np.arange(rate) / rate
+    audio = (0.4 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+    wav = tmp_path / "a440.wav"
+    wavfile.write(wav, rate, audio)
+    done = cli("predict", str(model), "--input", str(wav), "--out", str(tmp_path / "out.npz"))
+    assert done.returncode == 0, done.stderr
+    assert "melspec" in done.stdout and "[1, 1, 101, 64]" in done.stdout
+    wave = np.zeros((1, 32000), np.float32)
+    wave[0] = resample_poly(audio / 32767.0, 2, 1)[:32000]
+    with torch.no_grad():
+        want = zoo.get("logmel").build()(torch.from_numpy(wave)).numpy()
+    with np.load(tmp_path / "out.npz") as got:
+        from coreml_reference import metrics
+        assert metrics.within_tolerance(got["melspec"], want, "fp32")
