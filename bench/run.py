@@ -10,7 +10,7 @@ from bench.macos import not_measured
 ORT_ROUTE = "v3"   # the route that keeps an ONNX file
 
 
-def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference_repeat=3,
+def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference_repeat=20,
               host=None, runtime=None, progress=True, write=True):
     """Measure and (when ``write``) merge each row into ``out_dir/<host>.json`` as soon as it
     is done, so an interrupted run keeps what it finished. Returns this run's document.
@@ -91,7 +91,7 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
         row["reference"]["latency"] = row["reference"]["fp32"]
     else:
         row["reference"]["latency"] = _cell(lambda: latency.reference_evaluator(
-            art.model_path, inputs, reference_repeat, min(warmup, 1)), "reference evaluator")
+            art.model_path, inputs, reference_repeat, warmup), "reference evaluator")
     if runtime is None:
         row["coreml"] = macos.not_measured_section()
     else:
