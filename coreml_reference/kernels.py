@@ -296,3 +296,27 @@ def pool2d(x, kernel, strides=(1, 1), pads=(0, 0, 0, 0), mode="max", exclude_pad
     top, bottom, left, right = pads
     return pool_nd(x, kernel, strides, [(top, bottom), (left, right)], mode, exclude_padding,
                    ceil_mode)
+
+
+def log_sum_exp(x, axis, keepdims):
+    # Subtract the max first so exp cannot overflow.
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+# The reductions both model kinds offer: fn(x, axes, keepdims). NeuralNetwork layers and MIL
+# ops only name them differently (reduceL2 / reduce_l2_norm).
+REDUCTIONS = {
+    "sum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
+    "mean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
+    "max": lambda x, a, k: np.max(x, axis=a, keepdims=k),
+    "min": lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    "prod": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
+    "l1_norm": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
+    "l2_norm": lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k)),
+    "sum_square": lambda x, a, k: np.sum(np.square(x), axis=a, keepdims=k),
+    "log_sum": lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k)),
+    "log_sum_exp": log_sum_exp,
+}

@@ -151,7 +151,7 @@ def load_weights(module, arrays, where="checkpoint"):
             raise ZooError("{}: {} has shape {}, the model expects {}".format(
                 where, key, tuple(value.shape), tuple(tensor.shape)))
     module.load_state_dict(OrderedDict(
-        (k, torch.from_numpy(np.array(arrays[k], dtype=np.asarray(arrays[k]).dtype)))
+        (k, torch.from_numpy(np.array(arrays[k])))   # a copy: the caller's arrays stay theirs
         for k in state), strict=True)
     return module.eval()
 

@@ -9,59 +9,20 @@ measured errors.
 """
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 import pytest
 
 from coreml_reference import metrics, predict
+from golden_builds import converted, report, zoo_models
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("COREML_ROUTES_BUILD") or os.path.join(ROOT, "build")
-MODELS = ["pann_mobilenetv1", "pann_mobilenetv2", "logmel", "pann_upsample"]
 ROUTES = ["v9", "v9-export"]
-
-
-def zoo_models():
-    try:
-        import zoo
-        return list(zoo.MODELS)
-    except Exception:           # noqa: BLE001 — the zoo needs torch; fall back to the list
-        return MODELS
-
-
-def artifact(model, route):
-    folder = os.path.join(BUILD, model, route)
-    record = os.path.join(folder, "conversion.json")
-    if os.path.exists(record):
-        with open(record) as f:
-            conversion = json.load(f)
-        if conversion.get("status") != "ok":
-            pytest.skip("{}/{}: conversion {}: {}".format(model, route, conversion.get("status"),
-                                                          conversion.get("error")))
-    path, golden = os.path.join(folder, "model.mlpackage"), os.path.join(folder, "golden.npz")
-    if not (os.path.exists(path) and os.path.exists(golden)):
-        pytest.skip("no {}/{} build in {} (model.mlpackage + golden.npz); set "
-                    "COREML_ROUTES_BUILD or run coreml-routes convert".format(model, route, BUILD))
-    with np.load(golden) as data:
-        inputs = {k[len("input:"):]: data[k] for k in data.files if k.startswith("input:")}
-        outputs = {k[len("output:"):]: data[k] for k in data.files if k.startswith("output:")}
-    return path, inputs, outputs
-
-
-def report(model, route, precision, name, got, want):
-    error, snr = metrics.max_abs_error(got, want), metrics.snr_db(got, want)
-    print("\n{}/{} {} {}: max abs error {:.3e}, SNR {:.1f} dB".format(
-        model, route, precision, name, error, snr))
-    return snr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp32_matches_pytorch(model, route):
-    path, inputs, golden = artifact(model, route)
+    path, inputs, golden = converted(model, route)
     outputs = predict(path, inputs)
     assert set(golden) <= set(outputs), "outputs {} lack golden {}".format(sorted(outputs),
                                                                              sorted(golden))
@@ -76,7 +37,7 @@ def test_fp32_matches_pytorch(model, route):
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp16_emulation_is_close(model, route):
-    path, inputs, golden = artifact(model, route)
+    path, inputs, golden = converted(model, route)
     outputs = predict(path, inputs, precision="fp16")
     for name, want in golden.items():
         got = outputs[name]
@@ -89,7 +50,7 @@ def test_fp16_emulation_is_close(model, route):
 @pytest.mark.parametrize("route", ROUTES)
 def test_trace_reaches_every_op(route):
     """trace sees one value per op output, named as in the program, ending in the outputs."""
-    path, inputs, golden = artifact("pann_mobilenetv1", route)
+    path, inputs, golden = converted("pann_mobilenetv1", route)
     from coreml_reference.loader import load
     from coreml_reference.mlprogram.program import main_block
     _, block = main_block(load(path))

@@ -14,37 +14,14 @@ would; a v3 build made with that hook is compared with the golden like any other
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from coreml_reference import ShapeError, metrics, predict
+from golden_builds import converted, report, zoo_models
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("COREML_ROUTES_BUILD") or os.path.join(ROOT, "build")
-MODELS = ["pann_mobilenetv1", "pann_mobilenetv2", "logmel", "pann_upsample"]
 ROUTES = ["v3", "v4"]
-
-
-def zoo_models():
-    try:
-        import zoo
-        return list(zoo.MODELS)
-    except Exception:           # noqa: BLE001 — the zoo needs torch; fall back to the list
-        return MODELS
-
-
-def artifact(model, route):
-    folder = os.path.join(BUILD, model, route)
-    path, golden = os.path.join(folder, "model.mlmodel"), os.path.join(folder, "golden.npz")
-    if not (os.path.exists(path) and os.path.exists(golden)):
-        pytest.skip("no {}/{} build in {} (model.mlmodel + golden.npz); set "
-                    "COREML_ROUTES_BUILD or run coreml-routes convert".format(model, route, BUILD))
-    with np.load(golden) as data:
-        inputs = {k[len("input:"):]: data[k] for k in data.files if k.startswith("input:")}
-        outputs = {k[len("output:"):]: data[k] for k in data.files if k.startswith("output:")}
-    return path, inputs, outputs
 
 
 def has_onnx_ordered_pad(path):
@@ -65,17 +42,10 @@ def has_onnx_ordered_pad(path):
     return False
 
 
-def report(model, route, precision, name, got, want):
-    error, snr = metrics.max_abs_error(got, want), metrics.snr_db(got, want)
-    print("\n{}/{} {} {}: max abs error {:.3e}, SNR {:.1f} dB".format(
-        model, route, precision, name, error, snr))
-    return snr
-
-
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp32_matches_pytorch(model, route):
-    path, inputs, golden = artifact(model, route)
+    path, inputs, golden = converted(model, route)
     if route == "v3" and has_onnx_ordered_pad(path):
         with pytest.raises(ShapeError, match="cannot broadcast"):
             predict(path, inputs)
@@ -92,7 +62,7 @@ def test_fp32_matches_pytorch(model, route):
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp16_emulation_is_finite_and_close(model, route):
-    path, inputs, golden = artifact(model, route)
+    path, inputs, golden = converted(model, route)
     if route == "v3" and has_onnx_ordered_pad(path):
         pytest.skip("stock v3 pad fault: the model fails in fp32 already (see test_fp32)")
     outputs = predict(path, inputs, precision="fp16")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.mlprogram.registry import axes_of, register, scalar
 
 
@@ -10,26 +11,7 @@ def _axes(x, axes):
     return tuple(axes_of(axes, np.ndim(x))) if axes is not None else None
 
 
-def _log_sum_exp(x, axis, keepdims):
-    # Subtract the max first so exp cannot overflow.
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
-REDUCTIONS = {
-    "reduce_sum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
-    "reduce_mean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
-    "reduce_max": lambda x, a, k: np.max(x, axis=a, keepdims=k),
-    "reduce_min": lambda x, a, k: np.min(x, axis=a, keepdims=k),
-    "reduce_prod": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
-    "reduce_l1_norm": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
-    "reduce_l2_norm": lambda x, a, k: np.sqrt(np.sum(x * x, axis=a, keepdims=k)),
-    "reduce_sum_square": lambda x, a, k: np.sum(x * x, axis=a, keepdims=k),
-    "reduce_log_sum": lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k)),
-    "reduce_log_sum_exp": _log_sum_exp,
-}
+REDUCTIONS = {"reduce_" + kind: fn for kind, fn in kernels.REDUCTIONS.items()}
 
 
 def _make(fn):

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.neuralnetwork.layers.registry import normalize_axis, register, require_rank
 
 
-def _logsumexp(x, axis, keepdims):
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0)
-    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
+# NeuralNetwork layer name -> the shared arithmetic in coreml_reference.kernels.
 REDUCERS = {
-    "reduceSum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
-    "reduceMean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
-    "reduceMax": lambda x, a, k: np.max(x, axis=a, keepdims=k),
-    "reduceMin": lambda x, a, k: np.min(x, axis=a, keepdims=k),
-    "reduceProd": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
-    "reduceL1": lambda x, a, k: np.sum(np.abs(x), axis=a, keepdims=k),
-    "reduceL2": lambda x, a, k: np.sqrt(np.sum(np.square(x), axis=a, keepdims=k)),
-    "reduceSumSquare": lambda x, a, k: np.sum(np.square(x), axis=a, keepdims=k),
-    "reduceLogSum": lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k)),
-    "reduceLogSumExp": _logsumexp,
+    "reduceSum": kernels.REDUCTIONS["sum"],
+    "reduceMean": kernels.REDUCTIONS["mean"],
+    "reduceMax": kernels.REDUCTIONS["max"],
+    "reduceMin": kernels.REDUCTIONS["min"],
+    "reduceProd": kernels.REDUCTIONS["prod"],
+    "reduceL1": kernels.REDUCTIONS["l1_norm"],
+    "reduceL2": kernels.REDUCTIONS["l2_norm"],
+    "reduceSumSquare": kernels.REDUCTIONS["sum_square"],
+    "reduceLogSum": kernels.REDUCTIONS["log_sum"],
+    "reduceLogSumExp": kernels.REDUCTIONS["log_sum_exp"],
 }
 
 
