@@ -27,13 +27,17 @@ class ConversionError(Exception):
 class Job(object):
     """What every route receives: the same module, example inputs and names."""
 
-    def __init__(self, module, inputs, output_names, out_dir, hooks=None):
-        self.module = module              # torch.nn.Module, eval mode
-        self.inputs = inputs              # OrderedDict name -> float32 numpy array
+    def __init__(self, module, inputs, output_names, out_dir, hooks=None, source=None,
+                 scripted=None):
+        self.module = module              # torch.nn.Module, eval mode (None for an ONNX source)
+        self.inputs = inputs              # OrderedDict name -> numpy array
         self.output_names = output_names  # names of the module's outputs, in order
         self.out_dir = out_dir            # where the route writes its files
         self.hooks = hooks                # dict of per-route overrides, or None
+        self.source = source              # backends.sources.Source the module came from
+        self.scripted = scripted          # a TorchScript module to convert as it is, or None
         self.output_shapes = None         # PyTorch's output shapes, once the golden run is done
+        self.golden_source = None         # where the golden outputs came from
 
     def torch_inputs(self):
         import torch
@@ -74,8 +78,14 @@ class _Stage(object):
         self.stages.seconds[self.name] = round(self.stages.seconds.get(self.name, 0.0) + elapsed, 4)
         if exc is not None and not isinstance(exc, (ConversionError, BadInput,
                                                     KeyboardInterrupt, SystemExit)):
-            raise ConversionError(self.name, "{}: {}".format(type(exc).__name__, exc))
+            raise ConversionError(self.name, "{}: {}".format(type(exc).__name__, last_line(str(exc))))
         return False
+
+
+def last_line(text):
+    """The last non-empty line: where torch, the converters and pip put the actual reason."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 class Backend(object):
@@ -87,6 +97,14 @@ class Backend(object):
     artifact = None      # file name of the converted model in the route's folder
     summary = ""         # one line for --help and the tables
     hook_kind = None     # what a hooks file overrides for this route (for --help)
+
+    def accepts(self, source):
+        """None when this route can start from ``source`` (a ``backends.sources.Source``),
+        else why not: the route is then "not applicable", neither ok nor failed."""
+        from backends.sources import ONNX
+        if source.kind == ONNX:
+            return "ONNX input needs route v3"
+        return None
 
     def load_toolchain(self):
         """Import the toolchain (some need a fixed order) and return {package: version}."""

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from backends.base import BadInput, read_json, write_json_atomic
+from backends.base import BadInput, last_line, read_json, write_json_atomic
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
 
 DEFAULT_TIMEOUT = 1800
@@ -22,21 +22,32 @@ def route_dir(out_root, model, route):
 
 
 def convert_isolated(python, route, model, out_root, samples=32000, weights=None, hooks=None,
-                     timeout=DEFAULT_TIMEOUT, env=None, extra_args=()):
+                     timeout=DEFAULT_TIMEOUT, env=None, extra_args=(), name=None, inputs=None,
+                     outputs=None):
     """Convert in a child process; return the conversion record (status ok or failed).
+
+    ``model`` is a zoo name or another source spec (``backends.sources``); ``name`` the model
+    id its folder takes (default: the spec's own); ``inputs`` an npz of its inputs and
+    ``outputs`` its output names, for models other than the zoo's.
 
     The child writes into a staging folder. A successful run replaces the route folder in
     one rename. A failed run never replaces earlier files: with no earlier conversion its
     record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
     ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
     """
-    final = route_dir(out_root, model, route)
+    from backends.sources import parse
+    name = name or parse(model).default_name
+    final = route_dir(out_root, name, route)
     parent = os.path.dirname(final)
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, ".{}.staging-{}".format(route, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
-    cmd = [python, "-m", "backends.worker", "--route", route, "--model", model,
+    cmd = [python, "-m", "backends.worker", "--route", route, "--model", model, "--name", name,
            "--out", staging, "--samples", str(samples)]
+    if inputs:
+        cmd += ["--inputs", inputs]
+    if outputs:
+        cmd += ["--outputs", ",".join(outputs)]
     if weights:
         cmd += ["--weights", weights]
     if hooks:
@@ -54,7 +65,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
 
     record = read_json(os.path.join(staging, "conversion.json"))
     if record is None or code != 0 and record.get("status") == "ok":
-        record = crash_record(route, model, samples, staging, code, stderr)
+        record = crash_record(route, name, samples, staging, code, stderr)
     if record.get("status") != "ok" and code not in (0, 1):
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
@@ -83,6 +94,17 @@ def crash_record(route, model, samples, staging, code, stderr):
     return record
 
 
+def record_failure(out_root, name, route, stage, error, **facts):
+    """A route that failed before its converter ran (e.g. its requirements would not
+    install), published like any failed conversion."""
+    final = route_dir(out_root, name, route)
+    staging = os.path.join(os.path.dirname(final), ".{}.staging-{}".format(route, os.getpid()))
+    record = dict(facts, schema=1, route=route, model=name, status="failed", stage=stage,
+                  error=error)
+    publish(staging, final, record)
+    return record
+
+
 def publish(staging, final, record):
     os.makedirs(staging, exist_ok=True)
     for leftover in (PROGRESS_FILE,):
@@ -108,11 +130,6 @@ def signal_name(number):
         return signal.Signals(number).name
     except ValueError:
         return "signal {}".format(number)
-
-
-def last_line(text):
-    lines = [l.strip() for l in (text or "").strip().splitlines() if l.strip()]
-    return lines[-1] if lines else ""
 
 
 def tail(text, lines=15):

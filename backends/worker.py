@@ -1,8 +1,12 @@
-"""Convert one zoo model by one route, inside that route's pinned env, in its own process.
+"""Convert one model by one route, inside that route's pinned env, in its own process.
 
-    python -m backends.worker --route v3 --model pann_mobilenetv1 --out DIR
-        [--samples N] [--weights W.npz] [--hooks HOOKS.py]
+    python -m backends.worker --route v3 --model SPEC --out DIR [--name ID]
+        [--samples N] [--inputs IN.npz] [--outputs a,b] [--weights W.npz] [--hooks HOOKS.py]
         [--submodule DOTTED.PATH] [--intermediates OUT.npz]
+
+SPEC is a zoo name, FILE.py:FUNCTION, package.module:FUNCTION, a TorchScript archive or an
+ONNX file (``backends.sources``); IN.npz holds the inputs (``input:<name>``) and, for ONNX,
+the golden outputs the host computed (``output:<name>``).
 
 Writes into DIR: the model file, golden.npz, conversion.json. Exit 0 converted, 1 the route
 failed (recorded in conversion.json), 2 bad input (one line on stderr, nothing recorded).
@@ -31,9 +35,12 @@ PROGRESS_FILE = ".stage"
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m backends.worker")
     p.add_argument("--route", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="zoo name, FILE.py:FUNCTION, .pt/.ts or .onnx")
+    p.add_argument("--name", help="model id in records (default: the zoo name / derived)")
     p.add_argument("--out", required=True)
     p.add_argument("--samples", type=int, default=32000)
+    p.add_argument("--inputs", help="npz of input:<name> arrays (models other than the zoo's)")
+    p.add_argument("--outputs", help="comma-separated output names")
     p.add_argument("--weights", help="npz of the state dict (from a checkpoint, as plain arrays)")
     p.add_argument("--hooks", help="python file defining HOOKS = {route: {op: fn}}")
     p.add_argument("--submodule", help="convert only this sub-module (dotted path, '' = whole)")
@@ -49,16 +56,22 @@ def main(argv=None):
 
 def run(args):
     import backends
+    from backends import sources
     from backends.base import ConversionError, Stages, write_json_atomic
     from backends.inspect_spec import summarize
 
     try:
         backend = backends.get(args.route)
-    except backends.UnknownRoute as e:
+        source = sources.parse(args.model)
+    except (backends.UnknownRoute, sources.SourceError) as e:
         raise BadInput(str(e))
+    not_applicable = backend.accepts(source)
+    if not_applicable:
+        raise BadInput("route {} is not applicable: {}".format(backend.name, not_applicable))
     os.makedirs(args.out, exist_ok=True)
     stages = Stages(os.path.join(args.out, PROGRESS_FILE))
-    record = {"schema": 1, "route": args.route, "model": args.model, "samples": args.samples,
+    record = {"schema": 1, "route": args.route, "model": args.name or source.default_name,
+              "source": {"kind": source.kind, "spec": args.model}, "samples": args.samples,
               "submodule": getattr(args, "submodule", None),
               "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
               "hooks": os.path.basename(args.hooks) if args.hooks else None,
@@ -66,9 +79,10 @@ def run(args):
     with stages("load_toolchain"):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
     record["toolchain"] = dict(versions, python=platform.python_version())
-    job = prepare_job(args, backend, stages)
 
     try:
+        job = prepare_job(args, backend, source, stages)
+        record["golden_source"] = job.golden_source
         extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
@@ -97,35 +111,24 @@ def save_intermediates(backend, job, stages, path):
         return {"error": str(e)}
 
 
-def prepare_job(args, backend, stages):
-    """Build the model, load weights, run PyTorch once for the golden outputs."""
-    import numpy as np
-    import zoo
+def prepare_job(args, backend, source, stages):
+    """Build or load the model, load weights, run PyTorch once for the golden outputs
+    (an ONNX source brings the host's golden outputs instead)."""
+    from backends import sources
     from backends.base import Job
-    try:
-        entry = zoo.get(args.model)
-    except zoo.ZooError as e:
-        raise BadInput(str(e))
-    try:
-        entry.check_samples(args.samples)
-    except zoo.ZooError as e:
-        raise BadInput(str(e))
-    with stages("build"):
-        module = entry.build()
-        if args.weights:
-            try:
-                with np.load(args.weights, allow_pickle=False) as arrays:
-                    zoo.load_weights(module, dict(arrays.items()), where=args.weights)
-            except zoo.ZooError as e:
-                raise BadInput(str(e))
-        inputs = entry.example_inputs(args.samples)
-        output_names = entry.outputs
-        if getattr(args, "submodule", None):
+    outputs = args.outputs.split(",") if getattr(args, "outputs", None) else None
+    loaded = sources.load(source, stages, args.samples, getattr(args, "inputs", None),
+                          args.weights, outputs)
+    module, inputs, output_names = loaded.module, loaded.inputs, loaded.output_names
+    scripted = loaded.scripted
+    if getattr(args, "submodule", None):
+        with stages("build"):
             module, inputs, output_names = submodule_job(module, inputs, args.submodule)
+        scripted = None
     hooks = load_hooks(args.hooks, backend.name) if args.hooks else None
-    job = Job(module, inputs, output_names, args.out, hooks)
+    job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
     with stages("golden"):
-        write_golden(job, os.path.join(args.out, "golden.npz"))
+        job.golden_source = write_golden(job, os.path.join(args.out, "golden.npz"), loaded.golden)
     return job
 
 
@@ -188,18 +191,32 @@ def _describe_op(obj):
             "outputs": [o if isinstance(o, str) else str(getattr(o, "name", o)) for o in outputs]}
 
 
-def write_golden(job, path):
+def write_golden(job, path, preset=None):
+    """golden.npz: the inputs and the outputs of this env's PyTorch (or ``preset`` outputs,
+    computed by the host for an ONNX file). Returns where the outputs came from."""
     import numpy as np
-    import torch
-    with torch.no_grad():
-        outputs = job.module(*job.torch_inputs())
-    if not isinstance(outputs, (tuple, list)):
-        outputs = (outputs,)
     arrays = dict(("input:" + k, v) for k, v in job.inputs.items())
+    if preset:
+        outputs, where = [preset[k] for k in preset], "onnxruntime (host)"
+        job.output_names = job.output_names or list(preset)
+    else:
+        import torch
+        with torch.no_grad():
+            outputs = job.module(*job.torch_inputs())
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        outputs = [o.detach().numpy() for o in outputs]
+        where = "torch {} (this env)".format(torch.__version__)
+        if job.output_names is None:
+            job.output_names = ["output_{}".format(i) for i in range(len(outputs))]
+    if len(job.output_names) != len(outputs):
+        raise ValueError("the model returns {} output(s), but {} name(s) were given ({})".format(
+            len(outputs), len(job.output_names), ", ".join(job.output_names)))
     for name, value in zip(job.output_names, outputs):
-        arrays["output:" + name] = value.detach().numpy()
+        arrays["output:" + name] = value
     job.output_shapes = [tuple(o.shape) for o in outputs]
     np.savez(path, **arrays)
+    return where
 
 
 def load_hooks(path, route):

@@ -23,8 +23,8 @@ def compare(actual, golden):
         if value.shape != expected.shape and value.size == expected.size:
             value = value.reshape(expected.shape)   # Core ML may add or drop unit axes
         try:
-            row = {"max_abs_error": _finite(metrics.max_abs_error(value, expected)),
-                   "snr_db": _finite(metrics.snr_db(value, expected)),
+            row = {"max_abs_error": json_number(metrics.max_abs_error(value, expected)),
+                   "snr_db": json_number(metrics.snr_db(value, expected)),
                    "nonfinite": int(np.size(value) - np.count_nonzero(np.isfinite(value)))}
         except ValueError as e:          # shapes that cannot be compared
             figures[name] = {"not_measured": str(e)}
@@ -40,7 +40,7 @@ def top_k_agreement(actual, expected, k=TOP_K):
     return len(set(metrics.top_k(actual, k)) & set(metrics.top_k(expected, k))) / float(k)
 
 
-def _finite(x):
+def json_number(x):
     # JSON has no inf/NaN: keep them as strings the report prints as they are.
     return x if np.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
 

@@ -22,7 +22,8 @@ def _numpy_globals():
 
 
 def load_state_arrays(path: str) -> dict:
-    """{parameter name: numpy array} from ``{'model': state_dict}`` (or a bare state dict)."""
+    """{parameter name: numpy array} from a state dict, ``{'state_dict': ...}`` or
+    ``{'model': ...}`` (PANNs' checkpoints; training-script extras beside it are ignored)."""
     import torch
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
@@ -33,9 +34,13 @@ def load_state_arrays(path: str) -> dict:
         raise UserError("checkpoint {} is a directory, not a file".format(path))
     except Exception as e:  # corrupt zip, truncated pickle, refused global, ...
         raise UserError("cannot read checkpoint {}: {}".format(path, _reason(e)))
-    state = data.get("model", data) if isinstance(data, dict) else None
+    state = None
+    if isinstance(data, dict):
+        wrapped = [data[k] for k in ("model", "state_dict") if isinstance(data.get(k), dict)]
+        state = wrapped[0] if wrapped else data
     if not isinstance(state, dict) or not state:
-        raise UserError("checkpoint {} holds no state dict (expected {{'model': state_dict}})".format(path))
+        raise UserError("checkpoint {} holds no state dict (expected a state dict, "
+                        "{{'state_dict': ...}} or {{'model': ...}})".format(path))
     arrays = {}
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):

@@ -7,7 +7,8 @@ import sys
 import tempfile
 
 HELP = """\
-Convert a zoo model to Core ML by one route. The route runs in its own pinned toolchain
+Convert a model to Core ML by one route: a zoo model or your own (--model FILE.py:FUNCTION,
+package.module:FUNCTION, a TorchScript .pt/.ts or an .onnx file, with --input/--inputs). The route runs in its own pinned toolchain
 (a tox env, created on first use) in a separate process, so a converter crash is recorded
 as a failed conversion, not a crash of this command.
 
@@ -19,28 +20,29 @@ writes DIR/<model>/<route>/:
   conversion.json                   status, error and stage, seconds per stage,
                                     toolchain versions, spec type, layer/op histogram
 A failed run never overwrites an earlier successful one (it writes conversion.failed.json).
+
+After saving, the model is evaluated with the reference evaluator (fp32) against golden.npz:
+conversion.json's "verified" says matches / diverges / cannot evaluate, with the worst SNR
+and max abs error; "torch_drift" compares the route env's torch with this host's torch on
+the same weights and inputs.
+Exit 0 converted (and not diverging), 1 the route failed or the model diverges, 2 bad input.
 """
 
 
 def register(subparsers):
     import backends
     import zoo
+    from coreml_routes import model_args
     routes = backends.all_routes()
     p = subparsers.add_parser(
-        "convert", help="convert a zoo model by one route", description=HELP,
+        "convert", help="convert a model by one route", description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="routes:\n" + "\n".join("  {:<10} {}".format(n, b.summary) for n, b in routes.items())
-        + "\n\nmodels:\n" + "\n".join("  {:<18} {}".format(n, e.summary) for n, e in zoo.MODELS.items()))
+        + "\n\nzoo models:\n" + "\n".join("  {:<18} {}".format(n, e.summary) for n, e in zoo.MODELS.items())
+        + "\n\nyour own model: --model my_model.py:build --input x:1x3x224x224 (see README)")
     p.add_argument("--route", required=True, metavar="ROUTE",
                    help="conversion route: " + ", ".join(routes))
-    p.add_argument("--model", required=True, metavar="NAME", help="zoo model (listed below)")
-    p.add_argument("--checkpoint", metavar="PATH",
-                   help="official PANNs checkpoint ({'model': state_dict}, e.g. "
-                        "MobileNetV1_mAP=0.389.pth); keys and shapes must match exactly. "
-                        "Loaded with torch's weights_only unpickler. Default: seeded weights")
-    p.add_argument("--samples", type=int, default=32000, metavar="N",
-                   help="length of the example waveform in samples (32 kHz; default 32000 = 1 s). "
-                        "The converted model takes exactly this input shape")
+    model_args.add_arguments(p)
     p.add_argument("--out", default="build", metavar="DIR",
                    help="output root; files go to DIR/<model>/<route>/ (default: build)")
     p.add_argument("--hooks", metavar="FILE",
@@ -50,71 +52,77 @@ def register(subparsers):
     p.set_defaults(run=run)
 
 
-def resolve(args):
-    """The route and zoo entry named on the command line, checked: (backend, entry)."""
+def resolve_route(args):
+    """The backend named by --route, and the hooks file checked."""
     import backends
-    import zoo
     from coreml_routes.errors import UserError
     try:
         backend = backends.get(args.route)
-        entry = zoo.get(args.model)
-        entry.check_samples(args.samples)
-    except (backends.UnknownRoute, zoo.ZooError) as e:
+    except backends.UnknownRoute as e:
         raise UserError(str(e))
     if args.hooks and not os.path.isfile(args.hooks):
         raise UserError("hooks file not found: {}".format(args.hooks))
-    return backend, entry
-
-
-def checkpoint_npz(checkpoint, entry, tmp):
-    """Read ``checkpoint`` safely, check it fits ``entry`` strictly, and write its tensors as
-    plain arrays to an .npz in ``tmp`` for the route env; None without a checkpoint."""
-    import zoo
-    from coreml_routes.checkpoint import load_state_arrays, save_npz
-    from coreml_routes.errors import UserError
-    if not checkpoint:
-        return None
-    arrays = load_state_arrays(checkpoint)
-    try:  # check here too, to name the user's file rather than our temporary copy
-        zoo.load_weights(entry.build(), arrays, where=checkpoint)
-    except zoo.ZooError as e:
-        raise UserError(str(e))
-    path = os.path.join(tmp, "weights.npz")
-    save_npz(arrays, path)
-    return path
+    return backend
 
 
 def run(args) -> int:
-    from backends.runner import BadInput, convert_isolated
-    from coreml_routes.envs import child_env, env_python
+    from coreml_routes import model_args
+    from coreml_routes.conversions import NOT_APPLICABLE, convert_route, host_reference
     from coreml_routes.errors import UserError
 
-    backend, entry = resolve(args)
+    backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
-        weights = checkpoint_npz(args.checkpoint, entry, tmp)
-        python = env_python(backend)
-        try:
-            record = convert_isolated(python, backend.name, entry.name, os.path.abspath(args.out),
-                                      args.samples, weights=weights,
-                                      hooks=os.path.abspath(args.hooks) if args.hooks else None,
-                                      env=child_env())
-        except BadInput as e:
-            raise UserError(str(e).replace("error: ", "", 1))
-    print_record(record, os.path.join(args.out, entry.name, backend.name))
-    return 0 if record["status"] == "ok" else 1
+        request = model_args.resolve(args, tmp)
+        reason = backend.accepts(request.source)
+        if reason:
+            raise UserError("route {} is {} for {}: {}".format(
+                backend.name, NOT_APPLICABLE, args.model, reason))
+        host = host_reference(request, tmp)
+        record = convert_route(request, backend, os.path.abspath(args.out),
+                               hooks=os.path.abspath(args.hooks) if args.hooks else None, host=host)
+    print_record(record, os.path.join(args.out, request.name, backend.name), request)
+    if record["status"] != "ok" or (record.get("verified") or {}).get("status") == "diverges":
+        return 1
+    return 0
 
 
-def print_record(record, folder):
+def print_record(record, folder, request):
     seconds = record.get("seconds") or {}
     timing = ", ".join("{} {:.2f} s".format(k, v) for k, v in seconds.items()
-                       if k in ("export", "trace", "convert", "save"))
-    if record["status"] == "ok":
-        count = record.get("layer_count", record.get("op_count"))
-        print("ok: {} by {} -> {} ({}, {} layers/ops, {:.1f} MB; {})".format(
-            record["model"], record["route"], folder, record.get("spec_type"), count,
-            record.get("file_bytes", 0) / 1e6, timing))
-    else:
+                       if k in ("export", "trace", "load", "convert", "save"))
+    if record["status"] != "ok":
         where = folder if not os.path.exists(os.path.join(folder, "conversion.failed.json")) \
             else os.path.join(folder, "conversion.failed.json") + " (earlier conversion kept)"
         sys.stderr.write("failed: {} by {} at stage {}: {} (record: {})\n".format(
             record["model"], record["route"], record.get("stage"), record.get("error"), where))
+        return
+    count = record.get("layer_count", record.get("op_count"))
+    print("converted: {} by {} -> {} ({}, {} layers/ops, {}; {})".format(
+        record["model"], record["route"], folder, record.get("spec_type"), count,
+        human_bytes(record.get("file_bytes", 0)), timing))
+    verified = record.get("verified") or {}
+    figures = ""
+    if isinstance(verified.get("max_abs_error"), float):
+        figures = ", worst SNR {} dB, max abs error {:.3g}".format(
+            _db(verified["worst_snr_db"]), verified["max_abs_error"])
+    print("verified: {}{} ({})".format(verified.get("status"), figures, verified.get("reason")))
+    drift = record.get("torch_drift") or {}
+    if "not_measured" in drift:
+        print("torch drift: not measured ({})".format(drift["not_measured"]))
+    else:
+        print("torch drift: {} vs host torch {}: max abs error {:.3g}, SNR {} dB".format(
+            (record.get("toolchain") or {}).get("torch"), drift["host_torch"],
+            drift["max_abs_error"], _db(drift["snr_db"])))
+    if verified.get("status") == "diverges":
+        print("find where: {}".format(request.command("diagnose", record["route"])))
+
+
+def human_bytes(n):
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return "{:.1f} {}".format(n / size, unit)
+    return "{} B".format(int(n))
+
+
+def _db(x):
+    return "{:.1f}".format(x) if isinstance(x, (int, float)) else str(x)

@@ -72,3 +72,83 @@ def child_env() -> dict:
     env["PYTHONPATH"] = str(ROOT)
     env.pop("PYTHONHOME", None)
     return env
+
+
+PROTECTED = ("torch", "onnx", "onnx-coreml", "coremltools", "numpy")
+
+
+class EnvFailure(Exception):
+    """A route's env cannot take the user's requirements: that route's failure at stage env."""
+
+
+def overlay_python(backend, base_python: str, requirements: str, log=sys.stderr) -> str:
+    """A Python that sees the route's pinned env plus ``requirements``, installed into an
+    overlay venv beside it (cached by the file's content). The pinned env is never changed:
+    its versions of the toolchain packages are constraints, so a requirement that would
+    replace one fails here, naming the conflict."""
+    import hashlib
+    text = Path(requirements).read_bytes()
+    digest = hashlib.sha256(text + base_python.encode()).hexdigest()[:12]
+    root = ROOT / ".tox" / "{}-req-{}".format(backend.env, digest)
+    python = root / "bin" / "python"
+    if (root / ".coreml-routes-ready").exists():
+        return str(python)
+    shutil.rmtree(root, ignore_errors=True)
+    log.write("installing {} for route {} (overlay {}, once) ...\n".format(
+        os.path.basename(requirements), backend.name, root.name))
+    base_prefix, site = _ask(base_python, "import sys, sysconfig; print(sys.base_prefix); "
+                                          "print(sysconfig.get_paths()['purelib'])")
+    interpreter = os.path.join(base_prefix, "bin", "python" + backend.python)
+    _step([interpreter, "-m", "venv", str(root)], "create the overlay venv")
+    (_, overlay_site) = _ask(str(python), "import sys, sysconfig; print(0); "
+                                          "print(sysconfig.get_paths()['purelib'])")
+    # The pinned env's packages stay visible (and count as installed for pip) through a .pth.
+    Path(overlay_site, "_coreml_routes_pinned.pth").write_text(site + "\n")
+    pins = _pins(base_python)
+    (root / "constraints.txt").write_text("".join(p + "\n" for p in pins))
+    done = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                           "-c", str(root / "constraints.txt"), "-r", requirements],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise EnvFailure(pip_reason(done.stdout, pins, requirements))
+    (root / ".coreml-routes-ready").write_text("ok\n")
+    return str(python)
+
+
+def pip_reason(output: str, pins, requirements: str) -> str:
+    """One line from pip's output: the conflict with a pinned package, or pip's own error."""
+    lines = [l.strip() for l in output.splitlines() if l.strip()]
+    names = [p.split("==")[0] for p in pins]
+    conflicts = [l for l in lines if "(constraint)" in l or "depends on" in l]
+    if conflicts or any("conflict" in l.lower() for l in lines):
+        clash = [n for n in names if any(n in l.lower() for l in conflicts)]
+        return "{} would replace the route's pinned {} ({}): {}".format(
+            os.path.basename(requirements), ", ".join(clash) or "toolchain", ", ".join(
+                p for p in pins if p.split("==")[0] in clash) or ", ".join(pins),
+            "; ".join(conflicts[:3]) or _first_error(lines))
+    return "{} will not install: {}".format(os.path.basename(requirements), _first_error(lines))
+
+
+def _first_error(lines):
+    errors = [l for l in lines if l.startswith("ERROR:")]
+    return (errors[0][len("ERROR:"):].strip() if errors else (lines[-1] if lines else "pip failed"))
+
+
+def _pins(python: str):
+    frozen = _ask(python, "import subprocess, sys; subprocess.run([sys.executable, '-m', 'pip', "
+                          "'list', '--format=freeze', '--disable-pip-version-check'])")
+    return [line for line in frozen if line.split("==")[0].lower() in PROTECTED]
+
+
+def _ask(python: str, code: str):
+    done = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise EnvFailure("{} failed: {}".format(python, (done.stderr.strip().splitlines() or ["?"])[-1]))
+    return done.stdout.strip().splitlines()
+
+
+def _step(cmd, what):
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise EnvFailure("could not {}: {}".format(what, (done.stdout.strip().splitlines() or ["?"])[-1]))

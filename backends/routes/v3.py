@@ -6,8 +6,10 @@ passed as ``custom_conversion_functions`` (replaces how every node of that type 
 from __future__ import annotations
 
 import os
+import shutil
 
 from backends.base import Backend
+from backends.sources import ONNX
 
 OPSET = 9   # torch 1.4's default; the opset onnx-coreml 1.3 covers best
 
@@ -19,6 +21,9 @@ class V3(Backend):
     artifact = "model.mlmodel"
     summary = "torch.onnx.export -> onnx-coreml 1.3 -> coremltools 3.3 (NeuralNetwork, iOS 13)"
     hook_kind = "ONNX op type -> onnx-coreml custom conversion function"
+
+    def accepts(self, source):
+        return None   # every source: modules and archives through torch.onnx.export
 
     def load_toolchain(self):
         # onnx before torch: with torch first, onnx.shape_inference segfaults (GUIDE §1).
@@ -35,17 +40,43 @@ class V3(Backend):
         import torch
 
         onnx_path = os.path.join(job.out_dir, "model.onnx")
-        with stages("export"):
-            torch.onnx.export(job.module, job.torch_inputs(), onnx_path,
-                              input_names=list(job.inputs), output_names=list(job.output_names),
-                              opset_version=OPSET)
-            onnx.checker.check_model(onnx.load(onnx_path))
+        if job.source is not None and job.source.kind == ONNX:
+            with stages("load"):
+                shutil.copyfile(job.source.path, onnx_path)
+                onnx.checker.check_model(onnx.load(onnx_path))
+        else:
+            with stages("export"):
+                torch.onnx.export(job.module, job.torch_inputs(), onnx_path,
+                                  input_names=list(job.inputs),
+                                  output_names=list(job.output_names), opset_version=OPSET)
+                onnx.checker.check_model(onnx.load(onnx_path))
         with stages("convert"):
             mlmodel = onnx_coreml.convert(onnx_path, minimum_ios_deployment_target="13",
                                           custom_conversion_functions=dict(job.hooks or {}))
+            spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
         with stages("save"):
-            mlmodel.save(os.path.join(job.out_dir, self.artifact))
-        return {"onnx_opset": OPSET, "onnx_file": "model.onnx"}
+            import coremltools
+            coremltools.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
+        return {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx"}
+
+
+def opset(onnx_path):
+    import onnx
+    model = onnx.load(onnx_path)
+    return max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [None])
+
+
+def renamed_outputs(spec, names):
+    """An ONNX file keeps its own output names unless --output renamed them."""
+    import coremltools
+    current = [o.name for o in spec.description.output]
+    if len(current) != len(names):
+        raise ValueError("the ONNX graph has {} outputs, --output names {}".format(
+            len(current), len(names)))
+    for old, new in zip(current, names):
+        if old != new:
+            coremltools.utils.rename_feature(spec, old, new)
+    return spec
 
 
 def _dist_version(name):

@@ -38,13 +38,20 @@ class V4(Backend):
 
 
 def trace(job):
+    """A TorchScript archive converts as it is; a module is traced on the example inputs."""
     import torch
+    if job.scripted is not None:
+        return job.scripted
     with torch.no_grad():
         return torch.jit.trace(job.module, job.torch_inputs())
 
 
 def tensor_types(ct, job):
-    return [ct.TensorType(name=name, shape=array.shape) for name, array in job.inputs.items()]
+    """Core ML inputs as PyTorch's: int64 becomes int32 (Core ML has no int64 inputs)."""
+    import numpy as np
+    dtypes = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int32}
+    return [ct.TensorType(name=name, shape=array.shape, dtype=dtypes.get(array.dtype.name, np.float32))
+            for name, array in job.inputs.items()]
 
 
 def register_hooks(hooks):

@@ -6,11 +6,17 @@ TorchScript op registry).
 from __future__ import annotations
 
 from backends.routes.v9 import V9
+from backends.sources import TORCHSCRIPT
 
 
 class V9Export(V9):
     name = "v9-export"
     summary = "torch.export -> coremltools 9 ct.convert (ML Program)"
+
+    def accepts(self, source):
+        if source.kind == TORCHSCRIPT:
+            return "a TorchScript archive has no Python module for torch.export: use route v9"
+        return V9.accepts(self, source)
 
     def capture(self, job):
         import torch

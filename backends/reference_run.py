@@ -1,0 +1,63 @@
+"""Run a model in this Python's PyTorch, in its own process: outputs on given inputs, and
+the weights it was built with.
+
+    python -m backends.reference_run --model SPEC --inputs IN.npz --out OUT.npz
+        [--samples N] [--weights W.npz] [--state STATE.npz]
+
+The host CLI runs it with its own Python (torch 2.x): ``--state`` hands a user model's
+initial weights to every route so that all routes convert the same weights, and the
+outputs give each conversion's ``torch_drift`` (the route env's older torch against this
+one, same weights, same inputs). A user model that crashes takes only this process down.
+Exit 0 ok, 1 the model failed (reason on stderr's last line).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class _NoStages(object):
+    def __call__(self, name):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m backends.reference_run")
+    p.add_argument("--model", required=True)
+    p.add_argument("--inputs")
+    p.add_argument("--samples", type=int, default=32000)
+    p.add_argument("--weights")
+    p.add_argument("--out", required=True)
+    p.add_argument("--state")
+    args = p.parse_args(argv)
+    import numpy as np
+    import torch
+    from backends import sources
+    from backends.base import last_line
+    try:
+        loaded = sources.load(sources.parse(args.model), _NoStages(), args.samples,
+                              args.inputs, args.weights)
+        with torch.no_grad():
+            outputs = loaded.module(*(torch.from_numpy(a) for a in loaded.inputs.values()))
+        outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    except Exception as e:  # noqa: BLE001 — the user's model: any failure is reported, not raised
+        sys.stderr.write("{}: {}\n".format(type(e).__name__, last_line(str(e))))
+        return 1
+    arrays = dict(("input:" + k, v) for k, v in loaded.inputs.items())
+    arrays.update(("output:{}".format(i), o.detach().numpy()) for i, o in enumerate(outputs))
+    arrays["torch_version"] = np.array(torch.__version__)
+    np.savez(args.out, **arrays)
+    if args.state:
+        inner = getattr(loaded.module, "inner", loaded.module)
+        np.savez(args.state, **dict((k, v.detach().numpy()) for k, v in inner.state_dict().items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

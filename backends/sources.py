@@ -1,0 +1,220 @@
+"""What a conversion starts from: a zoo name, the user's factory, a TorchScript archive or an
+ONNX file — and how each becomes the module, inputs and golden outputs of a ``Job``.
+
+    pann_mobilenetv1            a zoo model (``zoo.MODELS``)
+    my_model.py:build           ``build()`` in that file returns an nn.Module
+    mypackage.models:build      the same, from an importable module
+    model.pt / model.ts         a TorchScript archive (``torch.jit.save``)
+    model.onnx                  an ONNX file (route v3 only)
+
+``parse`` is plain string logic shared by the host CLI and the route envs; ``load`` runs
+inside a route env (or the host's reference run), on that env's torch. Runs on Python 3.7.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from collections import OrderedDict
+
+ZOO, FACTORY, TORCHSCRIPT, ONNX = "zoo", "factory", "torchscript", "onnx"
+TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class SourceError(Exception):
+    """The model spec itself is malformed (the user's request, not a route's failure)."""
+
+
+class Source(object):
+    def __init__(self, kind, spec, path=None, function=None):
+        self.kind = kind          # ZOO, FACTORY, TORCHSCRIPT or ONNX
+        self.spec = spec          # as written by the user
+        self.path = path          # file or dotted module (FACTORY), file (TORCHSCRIPT, ONNX)
+        self.function = function  # FACTORY only
+
+    @property
+    def default_name(self):
+        """A model id for build/<id>/: the zoo name, ``file-function``, or the file's stem."""
+        if self.kind == ZOO:
+            return self.spec
+        if self.kind == FACTORY:
+            stem = self.path.rsplit(".", 1)[0] if self.path.endswith(".py") else self.path
+            return "{}-{}".format(os.path.basename(stem).split(".")[-1], self.function)
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+
+def parse(spec):
+    """The Source a ``--model`` value names (no file is opened here)."""
+    lower = spec.lower()
+    if lower.endswith(".onnx"):
+        return Source(ONNX, spec, path=spec)
+    if lower.endswith(TORCHSCRIPT_SUFFIXES):
+        return Source(TORCHSCRIPT, spec, path=spec)
+    if ":" in spec:
+        where, function = spec.rsplit(":", 1)
+        if not _IDENTIFIER.match(function):
+            raise SourceError("--model {!r}: {!r} is not a function name (expected FILE.py:FUNCTION "
+                              "or package.module:FUNCTION)".format(spec, function))
+        if not where.endswith(".py") and not _DOTTED.match(where):
+            raise SourceError("--model {!r}: {!r} is neither a .py file nor a dotted module name"
+                              .format(spec, where))
+        return Source(FACTORY, spec, path=where, function=function)
+    return Source(ZOO, spec)
+
+
+class Loaded(object):
+    """A model ready for a Job: the module to convert and what it is fed and returns."""
+
+    def __init__(self, module, inputs, output_names, scripted=None, golden=None):
+        self.module = module              # nn.Module in eval mode (None for ONNX)
+        self.inputs = inputs              # OrderedDict name -> numpy array
+        self.output_names = output_names  # names of the outputs, in order
+        self.scripted = scripted          # a TorchScript module routes may convert as it is
+        self.golden = golden              # preset golden outputs {name: array} (ONNX), or None
+
+
+def load(source, stages, samples=32000, inputs_npz=None, weights_npz=None, output_names=None):
+    """Build ``source`` on this env's torch, under the stages ``build`` (factory, zoo) or
+    ``load`` (archives); a failure there is the route's, recorded by the caller."""
+    import numpy as np
+    inputs, golden = _read_inputs(inputs_npz)
+    weights = None
+    if weights_npz:
+        with np.load(weights_npz, allow_pickle=False) as arrays:
+            weights = dict(arrays.items())
+    if source.kind == ZOO:
+        return _load_zoo(source, stages, samples, weights)
+    if source.kind == ONNX:
+        with stages("load"):
+            if not os.path.isfile(source.path):
+                raise IOError("ONNX file not found: {}".format(source.path))
+        names = output_names or sorted(k for k in golden)
+        return Loaded(None, inputs, names, golden=golden)
+    if source.kind == TORCHSCRIPT:
+        with stages("load"):
+            import torch
+            scripted = torch.jit.load(source.path, map_location="cpu").eval()
+            if weights is not None:
+                _load_strict(scripted, weights, source.path)
+        return Loaded(FlatOutputs(scripted), inputs, output_names, scripted=scripted)
+    with stages("build"):
+        module = _build_factory(source)
+        if weights is not None:
+            _load_strict(module, weights, source.spec)
+    return Loaded(FlatOutputs(module), inputs, output_names)
+
+
+def _load_zoo(source, stages, samples, weights):
+    import zoo
+    from backends.base import BadInput
+    try:
+        entry = zoo.get(source.spec)
+        entry.check_samples(samples)
+    except zoo.ZooError as e:
+        raise BadInput(str(e))
+    with stages("build"):
+        module = entry.build()
+        if weights is not None:
+            try:
+                zoo.load_weights(module, weights, where="checkpoint")
+            except zoo.ZooError as e:
+                raise BadInput(str(e))
+    return Loaded(module, entry.example_inputs(samples), list(entry.outputs))
+
+
+def _build_factory(source):
+    """Import the user's file or module and call its factory, seeded so that every route
+    without shared weights still builds the same initial weights where torch allows."""
+    import torch
+    import torch.nn as nn
+    if source.path.endswith(".py"):
+        path = os.path.abspath(source.path)
+        if not os.path.isfile(path):
+            raise IOError("model file not found: {}".format(source.path))
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)    # the user's sibling modules import as in their project
+        spec = importlib.util.spec_from_file_location(
+            "coreml_routes_user_" + re.sub(r"\W", "_", os.path.basename(path)[:-3]), path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(source.path)
+    factory = getattr(module, source.function, None)
+    if not callable(factory):
+        raise AttributeError("{} has no function {}".format(source.path, source.function))
+    torch.manual_seed(0)
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise TypeError("{}() returned a {}, not an nn.Module".format(
+            source.function, type(model).__name__))
+    return model.eval()
+
+
+def _load_strict(module, arrays, where):
+    """The state dict as plain arrays, loaded strictly: same keys, same shapes."""
+    import torch
+    state = module.state_dict()
+    missing = sorted(set(state) - set(arrays))
+    extra = sorted(set(arrays) - set(state))
+    if missing or extra:
+        raise KeyError("checkpoint does not fit {}: {} missing key(s){}, {} unexpected key(s){}".format(
+            where, len(missing), " e.g. " + missing[0] if missing else "",
+            len(extra), " e.g. " + extra[0] if extra else ""))
+    for key, tensor in state.items():
+        if tuple(arrays[key].shape) != tuple(tensor.shape):
+            raise ValueError("checkpoint: {} has shape {}, the model expects {}".format(
+                key, tuple(arrays[key].shape), tuple(tensor.shape)))
+    with torch.no_grad():
+        for key, tensor in state.items():
+            tensor.copy_(torch.from_numpy(arrays[key].copy()))
+
+
+def _read_inputs(path):
+    """input:<name> arrays in order, and output:<name> arrays when the host preset them."""
+    import numpy as np
+    inputs, golden = OrderedDict(), OrderedDict()
+    if not path:
+        return inputs, golden
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            kind, _, name = key.partition(":")
+            (inputs if kind == "input" else golden)[name] = data[key]
+    return inputs, golden
+
+
+def flatten_outputs(value):
+    """Tensors of a (nested) tuple / list / dict output, in order: what the routes see."""
+    if isinstance(value, dict):
+        return [t for k in value for t in flatten_outputs(value[k])]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in flatten_outputs(v)]
+    return [value]
+
+
+def _flat_module_class():
+    import torch.nn as nn
+
+    class FlatOutputs(nn.Module):
+        """Returns the wrapped module's outputs as a flat tuple of tensors, the form every
+        route's capture (trace, export, onnx) accepts."""
+
+        def __init__(self, inner):
+            super(FlatOutputs, self).__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return tuple(flatten_outputs(self.inner(*inputs)))
+
+    return FlatOutputs
+
+
+def FlatOutputs(inner):
+    """Wrap ``inner``; its state dict keys gain the prefix ``inner.``: use ``inner`` for weights."""
+    return _flat_module_class()(inner)

@@ -1,0 +1,110 @@
+"""Does a converted model compute what PyTorch computed? Two checks a conversion records.
+
+- ``verified``: the reference evaluator (fp32, Core ML on CPU) on golden.npz's inputs
+  against its outputs, held to the fp32 tolerance of ``coreml_reference.metrics``.
+- ``torch_drift``: the route env's torch against the host's torch on the same weights and
+  inputs, so that a route's error is never confused with an older torch computing
+  differently.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from bench import artifacts
+from bench.accuracy import FirstNonFinite, json_number
+from coreml_reference import metrics
+
+MATCHES, DIVERGES, CANNOT = "matches", "diverges", "cannot evaluate"
+
+
+def verify(folder, record):
+    """{"status", "worst_snr_db", "max_abs_error", "reason"} for the model in ``folder``."""
+    import coreml_reference
+    inputs, golden = artifacts.read_golden(folder)
+    path = os.path.join(folder, record["artifact"])
+    try:
+        outputs = coreml_reference.predict(path, inputs)
+    except coreml_reference.ShapeError as e:
+        # The evaluator follows Core ML's shape rules: Core ML rejects this model too.
+        return _verdict(DIVERGES, reason="Core ML would reject it: {}".format(e))
+    except coreml_reference.UnsupportedError as e:
+        return _verdict(CANNOT, reason=str(e))
+    except Exception as e:  # noqa: BLE001 — any other evaluator failure is named, not raised
+        return _verdict(CANNOT, reason="{}: {}".format(type(e).__name__, e))
+    worst = _worst(outputs, golden, "fp32")
+    if worst["missing"]:
+        return _verdict(DIVERGES, worst, "output {!r} is missing".format(worst["missing"]))
+    if worst["failing"]:
+        return _verdict(DIVERGES, worst, "output {} departs from PyTorch (SNR {:.1f} dB, max abs "
+                        "error {:.3g})".format(worst["failing"], worst["snr_db"], worst["max_abs_error"]))
+    return _verdict(MATCHES, worst, "every output within the fp32 tolerance (SNR >= {:.0f} dB, max "
+                    "abs error <= {:g} x scale)".format(metrics.FP32_MIN_SNR_DB, metrics.FP32_MAX_ABS_REL))
+
+
+def evaluate(folder, record, precision):
+    """Worst figures over the outputs at ``precision`` (fp16 is the evaluator's emulation of
+    GPU / Neural Engine arithmetic), with the first layer holding inf/NaN: a dict, or one
+    with ``not_measured`` naming why the evaluator could not run."""
+    import coreml_reference
+    inputs, golden = artifacts.read_golden(folder)
+    watcher = FirstNonFinite()
+    try:
+        outputs = coreml_reference.predict(os.path.join(folder, record["artifact"]), inputs,
+                                           precision=precision, trace=watcher)
+    except Exception as e:  # noqa: BLE001
+        return {"not_measured": "reference evaluator: {}: {}".format(type(e).__name__, e)}
+    worst = _worst(outputs, golden, precision)
+    worst["first_nonfinite"] = watcher.found
+    worst["within_tolerance"] = not worst["failing"] and not worst["missing"]
+    return worst
+
+
+def torch_drift(folder, host):
+    """Route env's golden outputs against the host torch's outputs (``host``: a dict with
+    ``outputs`` in order and ``torch``), or why there is nothing to compare."""
+    if host.get("outputs") is None:
+        return {"not_measured": host.get("reason") or "no host PyTorch run"}
+    _, golden = artifacts.read_golden(folder)
+    if len(golden) != len(host["outputs"]):
+        return {"not_measured": "host run returned {} outputs, the route {}".format(
+            len(host["outputs"]), len(golden))}
+    worst_snr, worst_err = float("inf"), 0.0
+    for expected, actual in zip(golden.values(), host["outputs"]):
+        if np.shape(expected) != np.shape(actual):
+            return {"not_measured": "host output shape {} differs from {}".format(
+                np.shape(actual), np.shape(expected))}
+        worst_snr = min(worst_snr, metrics.snr_db(actual, expected))
+        worst_err = max(worst_err, metrics.max_abs_error(actual, expected))
+    return {"host_torch": host["torch"], "max_abs_error": worst_err, "snr_db": json_number(worst_snr)}
+
+
+def _worst(outputs, golden, precision):
+    worst = {"snr_db": float("inf"), "max_abs_error": 0.0, "failing": None, "missing": None,
+             "nonfinite": 0}
+    for name, expected in golden.items():
+        if name not in outputs:
+            worst["missing"] = worst["missing"] or name
+            continue
+        value = np.asarray(outputs[name])
+        if value.shape != expected.shape and value.size == expected.size:
+            value = value.reshape(expected.shape)   # Core ML may add or drop unit axes
+        if value.shape != expected.shape:
+            worst["missing"] = worst["missing"] or "{} (shape {} vs PyTorch {})".format(
+                name, list(value.shape), list(expected.shape))
+            continue
+        worst["nonfinite"] += int(value.size - np.count_nonzero(np.isfinite(value.astype(np.float64))))
+        worst["snr_db"] = min(worst["snr_db"], metrics.snr_db(value, expected))
+        worst["max_abs_error"] = max(worst["max_abs_error"], metrics.max_abs_error(value, expected))
+        if not metrics.within_tolerance(value, expected, precision) and worst["failing"] is None:
+            worst["failing"] = name
+    worst["snr_db"] = json_number(worst["snr_db"])
+    worst["max_abs_error"] = json_number(worst["max_abs_error"])
+    return worst
+
+
+def _verdict(status, worst=None, reason=None):
+    worst = worst or {}
+    return {"status": status, "worst_snr_db": worst.get("snr_db"),
+            "max_abs_error": worst.get("max_abs_error"), "reason": reason}

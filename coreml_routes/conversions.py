@@ -1,0 +1,100 @@
+"""Convert one ``ModelRequest`` by one route and check the result, as ``convert`` and
+``compare`` both do:
+
+1. ``host_reference`` runs the model once in the host's torch (own process): its outputs
+   give each route's ``torch_drift``; a factory model's initial weights, taken there, are
+   handed to every route so that all routes convert the same weights.
+2. ``convert_route``: the route's env (plus an overlay for ``--requirements``), the
+   isolated conversion, then ``verified`` and ``torch_drift`` into conversion.json.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from coreml_routes.errors import UserError
+
+NOT_APPLICABLE = "not applicable"
+HOST_TIMEOUT = 900
+
+
+def host_reference(request, tmp):
+    """{"outputs": [arrays] or None, "torch": version, "reason": why not}; may set the
+    request's shared weights."""
+    from backends.base import last_line
+    from backends.runner import signal_name
+    from backends.sources import FACTORY, ONNX
+    from coreml_routes.envs import child_env
+    if request.source.kind == ONNX:
+        return {"outputs": None, "reason": "an ONNX file has no PyTorch model: its golden "
+                                           "outputs come from onnxruntime"}
+    out = os.path.join(tmp, "host_outputs.npz")
+    cmd = [sys.executable, "-m", "backends.reference_run", "--model", request.source.spec,
+           "--out", out, "--samples", str(request.samples)]
+    if request.inputs_npz:
+        cmd += ["--inputs", request.inputs_npz]
+    if request.weights_npz:
+        cmd += ["--weights", request.weights_npz]
+    share = request.source.kind == FACTORY and not request.weights_npz
+    if share:
+        cmd += ["--state", os.path.join(tmp, "initial_weights.npz")]
+    try:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=child_env(), timeout=HOST_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"outputs": None, "reason": "host torch run timed out after {} s".format(HOST_TIMEOUT)}
+    if done.returncode != 0:
+        why = ("killed by signal {}".format(signal_name(-done.returncode)) if done.returncode < 0
+               else last_line(done.stderr))
+        return {"outputs": None, "reason": "the host's torch cannot run the model: {}".format(why)}
+    with np.load(out, allow_pickle=False) as data:
+        count = len([k for k in data.files if k.startswith("output:")])
+        outputs = [data["output:{}".format(i)] for i in range(count)]
+        version = str(data["torch_version"])
+    if share:
+        request.weights_npz = os.path.join(tmp, "initial_weights.npz")
+        request.weights = "{}() as built by the host's torch {}, the same for every route".format(
+            request.source.function, version)
+    return {"outputs": outputs, "torch": version}
+
+
+def convert_route(request, backend, out_root, hooks=None, host=None, provision=True):
+    """The route's conversion record, checked; ``status`` ok / failed / not applicable."""
+    from backends.runner import BadInput, convert_isolated, record_failure, route_dir
+    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
+    reason = backend.accepts(request.source)
+    if reason:
+        return {"route": backend.name, "model": request.name, "status": NOT_APPLICABLE,
+                "stage": None, "reason": reason}
+    source = {"kind": request.source.kind, "spec": request.source.spec}
+    python = env_python(backend, provision=provision)   # no interpreter: UserError, the caller's
+    if request.requirements:
+        try:
+            python = overlay_python(backend, python, request.requirements)
+        except EnvFailure as e:
+            return record_failure(out_root, request.name, backend.name, "env", str(e),
+                                  source=source)
+    try:
+        record = convert_isolated(python, backend.name, request.source.spec, out_root,
+                                  request.samples, weights=request.weights_npz, hooks=hooks,
+                                  env=child_env(), name=request.name, inputs=request.inputs_npz,
+                                  outputs=request.outputs)
+    except BadInput as e:
+        raise UserError(str(e).replace("error: ", "", 1))
+    if record.get("status") == "ok":
+        check(route_dir(out_root, request.name, backend.name), record, host, request.weights)
+    return record
+
+
+def check(folder, record, host, weights):
+    """Add ``verified`` and ``torch_drift`` to the record and to its conversion.json."""
+    from backends.base import write_json_atomic
+    from bench.verify import torch_drift, verify
+    record["verified"] = verify(folder, record)
+    record["torch_drift"] = torch_drift(folder, host or {})
+    record["weights"] = weights
+    write_json_atomic(os.path.join(folder, "conversion.json"), record)
+    return record
