@@ -31,7 +31,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     ``outputs`` its output names, for models other than the zoo's.
 
     The child writes into a staging folder. A successful run replaces the route folder in
-    one rename. A failed run never replaces earlier files: with no earlier conversion its
+    one rename. A failed run never replaces an earlier good one: with none, its
     record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
     ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
     """
@@ -112,7 +112,7 @@ def publish(staging, final, record):
         if os.path.exists(path):
             os.remove(path)
     earlier = read_json(os.path.join(final, "conversion.json"))
-    if record["status"] != "ok" and earlier is not None:
+    if record["status"] != "ok" and (earlier or {}).get("status") == "ok":
         # Keep the earlier conversion; put this failure beside it.
         write_json_atomic(os.path.join(final, "conversion.failed.json"), record)
         shutil.rmtree(staging, ignore_errors=True)

@@ -8,7 +8,7 @@ import sys
 
 from coreml_routes.errors import UserError
 
-SUBCOMMANDS = ["convert", "predict", "bench", "report", "diagnose"]
+SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose"]
 
 
 def build_parser():

@@ -96,6 +96,7 @@ def print_record(record, folder, request):
         sys.stderr.write("failed: {} by {} at stage {}: {} (record: {})\n".format(
             record["model"], record["route"], record.get("stage"), record.get("error"), where))
         return
+    from bench.units import human_bytes
     count = record.get("layer_count", record.get("op_count"))
     print("converted: {} by {} -> {} ({}, {} layers/ops, {}; {})".format(
         record["model"], record["route"], folder, record.get("spec_type"), count,
@@ -115,13 +116,6 @@ def print_record(record, folder, request):
             drift["max_abs_error"], _db(drift["snr_db"])))
     if verified.get("status") == "diverges":
         print("find where: {}".format(request.command("diagnose", record["route"])))
-
-
-def human_bytes(n):
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return "{:.1f} {}".format(n / size, unit)
-    return "{} B".format(int(n))
 
 
 def _db(x):

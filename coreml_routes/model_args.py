@@ -157,6 +157,8 @@ def _user_request(args, source, tmp, flags):
         arrays, golden = onnx_inputs.golden(source.path, arrays, int_range)
         outputs = outputs or list(golden)
         arrays = _inputs_and_golden(arrays, golden, outputs)
+    else:
+        arrays = dict(("input:" + k, v) for k, v in arrays.items())
     path = os.path.join(tmp, "inputs.npz")
     np.savez(path, **arrays)
     return ModelRequest(source, name, inputs_npz=path, outputs=outputs, flags=flags)

@@ -1,0 +1,64 @@
+"""``compare``: convert one model by every route, check each result, recommend one.
+
+Each route converts in its own env and process (``coreml_routes.conversions``), is verified
+at fp32 and evaluated at emulated fp16 by the reference evaluator; ``compare.rules`` picks
+the route to ship and says why not for the others.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from compare import rules
+
+SCHEMA = 1
+
+
+def run_compare(request, backends, out_root, hooks=None, min_target=None, progress=None):
+    """The compare document (what compare.json holds)."""
+    from coreml_routes.conversions import host_reference
+    import tempfile
+    progress = progress or (lambda text: None)
+    start = time.perf_counter()
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-compare-") as tmp:
+        progress("PyTorch on this host")
+        host = host_reference(request, tmp)   # may give the routes shared initial weights
+        for backend in backends:
+            progress(backend.name)
+            rows[backend.name] = route_row(request, backend, out_root, hooks, host)
+    recommended, reasons, why_not = rules.recommend(rows, min_target)
+    for route, why in why_not.items():
+        rows[route]["why_not"] = why
+    return {"schema": SCHEMA, "model": request.name, "source": request.source.spec,
+            "weights": request.weights, "min_target": min_target, "rules": rules.RULES,
+            "recommended": recommended, "reasons": reasons, "routes": rows,
+            "host_torch": host.get("torch"), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def route_row(request, backend, out_root, hooks, host):
+    from backends.runner import route_dir
+    from bench.artifacts import conversion_summary
+    from bench.verify import evaluate
+    from coreml_routes.conversions import convert_route
+    from coreml_routes.errors import UserError
+    try:
+        record = convert_route(request, backend, out_root, hooks=hooks, host=host)
+    except UserError as e:    # e.g. the route's Python is not installed here
+        record = {"status": "failed", "stage": "env", "error": str(e)}
+    row = {"status": record["status"], "stage": record.get("stage"),
+           "reason": record.get("reason") or record.get("error"),
+           "verified": record.get("verified"), "torch_drift": record.get("torch_drift"),
+           "fp32": {}, "fp16": {}, "size_bytes": record.get("file_bytes"),
+           "seconds": conversion_summary(record)["seconds"] if record.get("seconds") else None,
+           "toolchain": record.get("toolchain"), "spec_version": record.get("spec_version"),
+           "model_type": record.get("spec_type"),
+           "layers_ops": record.get("layer_count", record.get("op_count"))}
+    if record["status"] == "ok":
+        verified = record.get("verified") or {}
+        row["fp32"] = {"snr_db": verified.get("worst_snr_db"),
+                       "max_abs_error": verified.get("max_abs_error")}
+        row["fp16"] = evaluate(route_dir(out_root, request.name, backend.name), record, "fp16")
+        row["target"] = rules.target_of(row)
+        row["folder"] = os.path.join(out_root, request.name, backend.name)
+    return row

@@ -1,0 +1,133 @@
+"""Which route to ship: the rules, written once. ``recommend`` applies them to the rows
+``compare.run`` measured; the README quotes ``RULES``.
+"""
+from __future__ import annotations
+
+# Core ML specification version -> the oldest OS that runs it (coremltools' spec table).
+SPEC_TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS15",
+                7: "iOS16", 8: "iOS17", 9: "iOS18"}
+TARGETS = ("iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18")
+
+RULES = [
+    "it converts, and the reference evaluator matches PyTorch at fp32 (`verified: matches`)",
+    "its deployment target is no newer than --min-target (when given)",
+    "fp16, the arithmetic of the GPU and Neural Engine (emulated), stays within tolerance; "
+    "when no route passes, the best fp32 route is recommended for CPU only",
+    "then the newer toolchain (coremltools 9, then 4, then 3): maintained, and the only one "
+    "that writes ML Programs",
+    "then the smaller model file, then fewer layers/ops",
+]
+
+
+def target_of(row):
+    return SPEC_TARGETS.get(row.get("spec_version"))
+
+
+def _target_rank(name):
+    return float(name[3:]) if name else float("inf")
+
+
+def recommend(rows, min_target=None):
+    """(route or None, [reasons]) and, per other route, why not: rows keyed by route name."""
+    why_not = {}
+    candidates = []
+    for route, row in rows.items():
+        reason = _disqualified(row, min_target)
+        if reason:
+            why_not[route] = reason
+        else:
+            candidates.append(route)
+    if not candidates:
+        return None, ["no route converts and matches PyTorch" + (
+            " within --min-target {}".format(min_target) if min_target else "")], why_not
+    fp16_ok = [r for r in candidates if _fp16_ok(rows[r])]
+    pool = fp16_ok or candidates
+    best = sorted(pool, key=lambda r: _rank(r, rows[r]))[0]
+    row = rows[best]
+    reasons = ["converts and matches PyTorch at fp32 (worst SNR {} dB, max abs error {})".format(
+        _num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")))]
+    if min_target:
+        reasons.append("deployment target {} is within --min-target {}".format(target_of(row), min_target))
+    if fp16_ok:
+        reasons.append("fp16 (emulated GPU / Neural Engine) within tolerance (worst SNR {} dB)".format(
+            _num(row["fp16"].get("snr_db"))))
+    else:
+        reasons.append("fp16 fails on every route that converts: ship it for CPU only "
+                       "(computeUnits = .cpuOnly), fp32")
+    reasons.append("{} {}, {}, {}".format(row.get("model_type"), _toolchain(row), _size(row),
+                                          _count(row)))
+    for route in candidates:
+        if route == best:
+            continue
+        if route not in fp16_ok and fp16_ok:
+            why_not[route] = "fp16 fails: {}".format(fp16_problem(rows[route]))
+        else:
+            why_not[route] = _ranked_lower(rows[route], row, best)
+    return best, reasons, why_not
+
+
+def _disqualified(row, min_target):
+    if row["status"] == "not applicable":
+        return "not applicable: {}".format(row.get("reason"))
+    if row["status"] != "ok":
+        return "failed at stage {}: {}".format(row.get("stage"), row.get("reason"))
+    verified = row.get("verified") or {}
+    if verified.get("status") != "matches":
+        return "{}: {}".format(verified.get("status"), verified.get("reason"))
+    if min_target and _target_rank(target_of(row)) > _target_rank(min_target):
+        return "needs {} (spec {}), newer than --min-target {}".format(
+            target_of(row), row.get("spec_version"), min_target)
+    return None
+
+
+def _fp16_ok(row):
+    return bool((row.get("fp16") or {}).get("within_tolerance"))
+
+
+def fp16_problem(row):
+    fp16 = row.get("fp16") or {}
+    if "not_measured" in fp16:
+        return fp16["not_measured"]
+    first = fp16.get("first_nonfinite")
+    if first:
+        return "inf/NaN first at {} ({})".format(first["layer"], first["type"])
+    return "worst SNR {} dB, output {}".format(_num(fp16.get("snr_db")), fp16.get("failing"))
+
+
+def _rank(route, row):
+    return (-_ct_major(row), row.get("size_bytes") or 0, row.get("layers_ops") or 0, route)
+
+
+def _ranked_lower(row, best_row, best):
+    if _ct_major(row) < _ct_major(best_row):
+        return "older toolchain ({} vs {} for {})".format(_toolchain(row), _toolchain(best_row), best)
+    if (row.get("size_bytes") or 0) > (best_row.get("size_bytes") or 0):
+        return "larger ({} vs {} for {})".format(_size(row), _size(best_row), best)
+    return "more layers/ops ({} vs {} for {})".format(_count(row), _count(best_row), best)
+
+
+def _ct_major(row):
+    version = (row.get("toolchain") or {}).get("coremltools") or "0"
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        return 0
+
+
+def _toolchain(row):
+    return "coremltools {}".format((row.get("toolchain") or {}).get("coremltools"))
+
+
+def _size(row):
+    from bench.units import human_bytes
+    return human_bytes(row.get("size_bytes") or 0)
+
+
+def _count(row):
+    return "{} {}".format(row.get("layers_ops"), "ops" if row.get("model_type") == "mlProgram" else "layers")
+
+
+def _num(x):
+    if isinstance(x, float):
+        return "{:.3g}".format(x) if abs(x) < 1 else "{:.1f}".format(x)
+    return str(x)

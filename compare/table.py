@@ -1,0 +1,71 @@
+"""The compare table and recommendation, as the terminal and compare.md show them."""
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from bench.units import human_bytes
+from compare import rules
+
+HEADERS = ["route", "status", "target (spec)", "type", "size", "fp32 SNR / max err",
+           "fp16 (emulated)", "convert s"]
+
+
+def cells(route, row):
+    if row["status"] != "ok":
+        status = row["status"] if row["status"] == "not applicable" else "failed ({})".format(row.get("stage"))
+        return [route, status, "", "", "", "", "", _seconds(row)]
+    verified = (row.get("verified") or {}).get("status")
+    fp32 = "{} dB / {}".format(_num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")))
+    fp16 = row.get("fp16") or {}
+    if "not_measured" in fp16:
+        fp16_cell = "not measured"
+    elif fp16.get("first_nonfinite"):
+        fp16_cell = "overflow: " + rules.fp16_problem(row)
+    else:
+        fp16_cell = "{} dB{}".format(_num(fp16.get("snr_db")), "" if fp16.get("within_tolerance") else " (low)")
+    return [route, "ok, {}".format(verified), "{} ({})".format(row.get("target"), row.get("spec_version")),
+            row.get("model_type"), human_bytes(row.get("size_bytes") or 0), fp32, fp16_cell,
+            _seconds(row)]
+
+
+def render(doc, fmt="simple"):
+    """Table, then the recommendation and why not for every other route."""
+    table = tabulate([cells(r, row) for r, row in doc["routes"].items()], HEADERS, tablefmt=fmt,
+                     disable_numparse=True)
+    lines = [table, ""]
+    if doc["recommended"]:
+        lines.append("recommended: {}".format(doc["recommended"]))
+    else:
+        lines.append("recommended: none")
+    lines += ["  - " + r for r in doc["reasons"]]
+    others = [(r, row["why_not"]) for r, row in doc["routes"].items() if row.get("why_not")]
+    if others:
+        lines.append("not recommended:")
+        lines += ["  - {}: {}".format(r, _one_line(why)) for r, why in others]
+    return "\n".join(lines)
+
+
+def markdown(doc):
+    lines = ["# {} — which route to ship".format(doc["model"]), "",
+             "Source `{}`; weights: {}; --min-target: {}.".format(
+                 doc["source"], doc["weights"], doc["min_target"] or "not given"), "",
+             render(doc, fmt="github"), "", "Rules, in order:", ""]
+    lines += ["{}. {}".format(i, rule) for i, rule in enumerate(doc["rules"], 1)]
+    lines += ["", "fp16 is the reference evaluator's emulation of GPU / Neural Engine float16 on "
+                  "the converted model; Core ML itself is not measured here (needs macOS)."]
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text, limit=240):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _seconds(row):
+    return "{:.1f}".format(row["seconds"]) if isinstance(row.get("seconds"), float) else ""
+
+
+def _num(x):
+    if isinstance(x, float):
+        return "{:.3g}".format(x) if abs(x) < 1 else "{:.1f}".format(x)
+    return str(x)

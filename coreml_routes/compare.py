@@ -1,0 +1,88 @@
+"""``coreml-routes compare``: every route on one model, and which one to ship."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HELP = """\
+Convert one model by every route (each in its own pinned toolchain and process), verify
+each result against PyTorch with the reference evaluator at fp32, evaluate it at emulated
+fp16 (GPU / Neural Engine arithmetic), print one table and recommend the route to ship,
+with the reasons, and why not for every other route.
+
+writes DIR/<model>/compare.json, DIR/<model>/compare.md, and the models in
+DIR/<model>/<route>/ as `convert` writes them.
+Exit 0 a route is recommended, 1 none works (every reason printed), 2 bad input.
+"""
+
+
+def register(subparsers):
+    import backends
+    from compare.rules import RULES, TARGETS
+    from coreml_routes import model_args
+    p = subparsers.add_parser(
+        "compare", help="convert by every route and recommend one", description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="rules, in order:\n" + "\n".join("  {}. {}".format(i, r) for i, r in enumerate(RULES, 1)))
+    model_args.add_arguments(p)
+    p.add_argument("--routes", metavar="R,R", default=",".join(backends.all_routes()),
+                   help="routes to compare, comma-separated (default: all: {})".format(
+                       ",".join(backends.all_routes())))
+    p.add_argument("--min-target", choices=TARGETS, metavar="iOSNN",
+                   help="oldest OS you must support: {} (a route whose model needs a newer one "
+                        "is not recommended)".format("|".join(TARGETS)))
+    p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
+    p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import tempfile
+    import backends
+    from backends.base import write_json_atomic
+    from compare import run_compare
+    from compare.table import markdown, render
+    from coreml_routes import model_args
+    from coreml_routes.errors import UserError
+
+    names = [r.strip() for r in args.routes.split(",") if r.strip()]
+    try:
+        chosen = [backends.get(r) for r in names]
+    except backends.UnknownRoute as e:
+        raise UserError(str(e))
+    if not chosen:
+        raise UserError("--routes names no route")
+    if args.hooks and not os.path.isfile(args.hooks):
+        raise UserError("hooks file not found: {}".format(args.hooks))
+    out_root = os.path.abspath(args.out)
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
+        request = model_args.resolve(args, tmp)
+        doc = run_compare(request, chosen, out_root,
+                          hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                          min_target=args.min_target, progress=_progress(len(chosen) + 1))
+    folder = os.path.join(out_root, request.name)
+    os.makedirs(folder, exist_ok=True)
+    write_json_atomic(os.path.join(folder, "compare.json"), doc)
+    with open(os.path.join(folder, "compare.md"), "w") as f:
+        f.write(markdown(doc))
+    print(render(doc))
+    print("\nwrote {} and compare.md ({:.0f} s)".format(
+        os.path.join(args.out, request.name, "compare.json"), doc["seconds"]))
+    return 0 if doc["recommended"] else 1
+
+
+def _progress(total):
+    """A progress line per step on stderr: rewritten in place on a terminal, plain lines
+    otherwise (logs, CI)."""
+    state = {"done": 0}
+    tty = sys.stderr.isatty()
+
+    def step(what):
+        state["done"] += 1
+        text = "[{}/{}] {}".format(state["done"], total, what)
+        sys.stderr.write(("\r\033[K" + text) if tty else text + "\n")
+        if tty and state["done"] == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return step
