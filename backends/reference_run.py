@@ -16,17 +16,6 @@ import argparse
 import sys
 
 
-class _NoStages(object):
-    def __call__(self, name):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m backends.reference_run")
     p.add_argument("--model", required=True)
@@ -39,9 +28,9 @@ def main(argv=None):
     import numpy as np
     import torch
     from backends import sources
-    from backends.base import last_line
+    from backends.base import Untimed, last_line
     try:
-        loaded = sources.load(sources.parse(args.model), _NoStages(), args.samples,
+        loaded = sources.load(sources.parse(args.model), Untimed(), args.samples,
                               args.inputs, args.weights)
         with torch.no_grad():
             outputs = loaded.module(*(torch.from_numpy(a) for a in loaded.inputs.values()))

@@ -15,10 +15,12 @@ def cells(route, row):
         status = row["status"] if row["status"] == "not applicable" else "failed ({})".format(row.get("stage"))
         return [route, status, "", "", "", "", "", _seconds(row)]
     verified = (row.get("verified") or {}).get("status")
-    fp32 = "{} dB / {}".format(_num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")))
+    fp32 = "not evaluated"
+    if row["fp32"].get("snr_db") is not None:
+        fp32 = "{} dB / {}".format(_num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")))
     fp16 = row.get("fp16") or {}
     if "not_measured" in fp16:
-        fp16_cell = "not measured"
+        fp16_cell = "not evaluated"
     elif fp16.get("first_nonfinite"):
         fp16_cell = "overflow: " + rules.fp16_problem(row)
     else:

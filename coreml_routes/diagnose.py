@@ -6,7 +6,7 @@ import os
 import tempfile
 
 HELP = """\
-Convert a zoo model by one route (as `convert` does, with --hooks if given) and say where it
+Convert a model (a zoo model or your own, as for convert) by one route (as `convert` does, with --hooks if given) and say where it
 breaks:
   - conversion fails: convert sub-modules alone (children, then theirs), each in the route's
     env with the inputs it really receives, down to the smallest one that still fails; name
@@ -23,15 +23,13 @@ Exit 0 when the route converts and matches, 1 when a fault was found.
 
 def register(subparsers):
     import backends
+    from coreml_routes import model_args
     p = subparsers.add_parser("diagnose", help="say where a route breaks (conversion, "
                               "divergence or fp16)", description=HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--route", required=True, metavar="ROUTE",
                    help="conversion route: " + ", ".join(backends.all_routes()))
-    p.add_argument("--model", required=True, metavar="NAME", help="zoo model")
-    p.add_argument("--checkpoint", metavar="PATH", help="official PANNs checkpoint (as convert)")
-    p.add_argument("--samples", type=int, default=32000, metavar="N",
-                   help="example waveform length in samples (default 32000)")
+    model_args.add_arguments(p)
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="fp32: divergence from PyTorch; fp16: first overflow / precision loss")
     p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
@@ -41,20 +39,32 @@ def register(subparsers):
 
 def run(args) -> int:
     from backends.runner import BadInput
-    from coreml_routes.convert import checkpoint_npz, resolve
-    from coreml_routes.envs import child_env, env_python
+    from coreml_routes import model_args
+    from coreml_routes.convert import resolve_route
+    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
     from coreml_routes.errors import UserError
     from diagnose import diagnose
     from diagnose.report import render
 
-    backend, entry = resolve(args)
+    backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
-        weights = checkpoint_npz(args.checkpoint, entry, tmp)
+        request = model_args.resolve(args, tmp)
+        reason = backend.accepts(request.source)
+        if reason:
+            raise UserError("route {} is not applicable to {}: {}".format(backend.name, args.model, reason))
+        python = env_python(backend)
+        if request.requirements:
+            try:
+                python = overlay_python(backend, python, request.requirements)
+            except EnvFailure as e:
+                raise UserError("route {}: {}".format(backend.name, e))
         try:
-            result = diagnose(env_python(backend), backend.name, entry.name,
-                              os.path.abspath(args.out), args.samples, weights=weights,
+            result = diagnose(python, backend.name, request.source.spec,
+                              os.path.abspath(args.out), request.samples,
+                              weights=request.weights_npz,
                               hooks=os.path.abspath(args.hooks) if args.hooks else None,
-                              precision=args.precision, env=child_env())
+                              precision=args.precision, env=child_env(), name=request.name,
+                              inputs=request.inputs_npz, outputs=request.outputs)
         except BadInput as e:
             raise UserError(str(e).replace("error: ", "", 1))
         except ImportError as e:   # the evaluator or onnxruntime missing from this install

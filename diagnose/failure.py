@@ -37,13 +37,15 @@ def smallest_failing(module, whole_record, attempt):
     return path, current, record, attempts
 
 
-def attempt_in_env(python, route, model, samples, weights, hooks, env, scratch):
-    """``attempt`` for ``smallest_failing``: one worker process per sub-module."""
+def attempt_in_env(python, route, model, samples, weights, hooks, env, scratch, job=None):
+    """``attempt`` for ``smallest_failing``: one worker process per sub-module. ``job``:
+    name, inputs and outputs of a model other than the zoo's."""
     def attempt(path):
         out_root = os.path.join(scratch, "sub-" + (path or "root").replace(".", "_"))
         try:
             return convert_isolated(python, route, model, out_root, samples, weights=weights,
-                                    hooks=hooks, env=env, extra_args=["--submodule", path])
+                                    hooks=hooks, env=env, extra_args=["--submodule", path],
+                                    **(job or {}))
         except BadInput:
             return None
     return attempt

@@ -12,39 +12,64 @@ from diagnose import divergence, failure
 
 
 def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=None,
-             precision="fp32", env=None):
-    """Return the diagnosis dict; also written to <out_root>/<model>/<route>/diagnosis[-fp16].json."""
+             precision="fp32", env=None, name=None, inputs=None, outputs=None):
+    """Return the diagnosis dict; also written to <out_root>/<name>/<route>/diagnosis[-fp16].json.
+
+    ``model`` is a zoo name or another source spec; ``name``, ``inputs`` and ``outputs`` as
+    for ``backends.runner.convert_isolated``."""
+    from backends.sources import parse
+    name = name or parse(model).default_name
+    job = dict(name=name, inputs=inputs, outputs=outputs)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-diagnose-") as scratch:
         record = convert_isolated(python, route, model, out_root, samples, weights=weights,
                                   hooks=hooks, env=env, extra_args=[
-                                      "--intermediates", os.path.join(scratch, "reference.npz")])
-        result = {"schema": 1, "model": model, "route": route, "precision": precision,
+                                      "--intermediates", os.path.join(scratch, "reference.npz")],
+                                  **job)
+        result = {"schema": 1, "model": name, "route": route, "precision": precision,
                   "samples": samples, "hooks": hooks,
                   "conversion": dict((k, record.get(k)) for k in
                                      ("status", "stage", "error", "failed_op"))}
         if record["status"] != "ok":
             result.update(conversion_failure(python, route, model, samples, weights, hooks,
-                                             env, scratch, record))
+                                             env, scratch, record, job))
         else:
-            folder = route_dir(out_root, model, route)
+            folder = route_dir(out_root, name, route)
             result.update(evaluate(folder, record, precision))
-    name = "diagnosis.json" if precision == "fp32" else "diagnosis-{}.json".format(precision)
-    folder = route_dir(out_root, model, route)
+    filename = "diagnosis.json" if precision == "fp32" else "diagnosis-{}.json".format(precision)
+    folder = route_dir(out_root, name, route)
     os.makedirs(folder, exist_ok=True)
-    result["file"] = os.path.join(folder, name)
+    result["file"] = os.path.join(folder, filename)
     write_json_atomic(result["file"], result)
     return result
 
 
-def conversion_failure(python, route, model, samples, weights, hooks, env, scratch, record):
-    import zoo
-    module = zoo.get(model).build()    # only its tree: each attempt rebuilds it in the env
-    attempt = failure.attempt_in_env(python, route, model, samples, weights, hooks, env, scratch)
+def conversion_failure(python, route, model, samples, weights, hooks, env, scratch, record, job):
+    module = module_tree(model, samples, job["inputs"], weights)
+    if module is None:       # an ONNX file, or a model this host's torch cannot build
+        return {"verdict": "conversion failed", "module": {"path": "(whole model)", "type": None},
+                "failed_op": record.get("failed_op"), "stage": record.get("stage"),
+                "error": record.get("error"), "attempts": []}
+    attempt = failure.attempt_in_env(python, route, model, samples, weights, hooks, env, scratch,
+                                     job)
     path, sub, sub_record, attempts = failure.smallest_failing(module, record, attempt)
     return {"verdict": "conversion failed",
             "module": {"path": path or "(whole model)", "type": type(sub).__name__},
             "failed_op": sub_record.get("failed_op"), "stage": sub_record.get("stage"),
             "error": sub_record.get("error"), "attempts": attempts}
+
+
+def module_tree(model, samples, inputs, weights):
+    """The model as this host's torch builds it: only its tree is used (each attempt
+    rebuilds it in the route's env), so the same module paths name the same parts."""
+    from backends import sources
+    from backends.base import Untimed
+    source = sources.parse(model)
+    if source.kind == sources.ONNX:
+        return None
+    try:
+        return sources.load(source, Untimed(), samples, inputs, weights).module
+    except Exception:  # noqa: BLE001 — the user's model may not build on this torch
+        return None
 
 
 def evaluate(folder, record, precision):

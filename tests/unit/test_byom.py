@@ -1,0 +1,268 @@
+"""Bring your own model: factories, TorchScript and ONNX files through every route, as a
+user runs them (the CLI, each route in its pinned env). The facts pinned here are the
+toolchains' own: a change either way is noticed. Golden outputs come from PyTorch (ONNX:
+onnxruntime), checked here against a fresh run where it matters."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+MODELS = textwrap.dedent('''
+    import torch
+    import torch.nn as nn
+
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, batch_first=True)
+            self.fc = nn.Linear(16, 4)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.fc(out[:, -1])
+
+
+    def lstm():
+        return Tagger()
+
+
+    def transformer():
+        # batch_first arrived in torch 1.9: the old routes cannot build this.
+        return nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True)
+
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(1000, 8)
+            self.fc = nn.Linear(8, 3)
+
+        def forward(self, ids):
+            pooled = self.emb(ids).mean(dim=1)
+            return {"logits": self.fc(pooled), "pooled": pooled}
+
+
+    def tokens():
+        return Tokens()
+''')
+
+SDPA = textwrap.dedent('''
+    import torch.nn as nn
+    from torch.nn.functional import scaled_dot_product_attention   # torch >= 2.0
+
+
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(16, 48)
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            return scaled_dot_product_attention(q, k, v)
+
+
+    def build():
+        return Attend()
+''')
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "coreml_routes.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def compare(tmp_path, *args):
+    done = cli("compare", *args, "--out", str(tmp_path / "build"))
+    return done, done.stdout + done.stderr
+
+
+def doc(tmp_path, name):
+    with open(tmp_path / "build" / name / "compare.json") as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def models(tmp_path):
+    (tmp_path / "user_models.py").write_text(MODELS)
+    (tmp_path / "sdpa_model.py").write_text(SDPA)
+    return tmp_path
+
+
+def test_small_cnn_every_route_and_a_recommendation(tmp_path):
+    example = ROOT / "examples" / "keyword_spotter.py"
+    done, out = compare(tmp_path, "--model", "{}:build".format(example), "--input", "mel:1x1x40x98")
+    assert done.returncode == 0, out
+    result = doc(tmp_path, "keyword_spotter-build")
+    assert set(result) >= {"recommended", "reasons", "routes"}
+    assert result["recommended"] == "v9" and "recommended: v9" in done.stdout
+    routes = result["routes"]
+    for route in ("v3", "v4", "v9", "v9-export"):
+        assert set(routes[route]) >= {"status", "stage", "reason", "verified", "fp32", "fp16",
+                                      "size_bytes", "seconds"}
+    # torch 1.4 exports avg_pool2d(x, 2) with empty strides, which onnx's checker refuses;
+    # coremltools 9's torch.export path wants max_pool2d's stride spelled out.
+    assert routes["v3"]["status"] == "failed" and routes["v3"]["stage"] == "export"
+    assert "AveragePool" in routes["v3"]["reason"]
+    assert routes["v9-export"]["stage"] == "convert" and "max_pool2d" in routes["v9-export"]["reason"]
+    for route in ("v4", "v9"):
+        assert routes[route]["verified"]["status"] == "matches"
+        assert routes[route]["fp16"]["within_tolerance"]
+        assert (tmp_path / "build" / "keyword_spotter-build" / route / "conversion.json").exists()
+    assert routes["v4"]["why_not"].startswith("older toolchain")
+    # Every route got the weights the host's torch built (seeded), so PyTorch reproduces the
+    # golden outputs here; and the v4 env's older torch agrees with this one.
+    sys.path.insert(0, str(example.parent))
+    try:
+        from keyword_spotter import build
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    module = build().eval()
+    for route in ("v4", "v9"):
+        with np.load(tmp_path / "build" / "keyword_spotter-build" / route / "golden.npz") as g:
+            with torch.no_grad():
+                expected = module(torch.from_numpy(g["input:mel"])).numpy()
+            np.testing.assert_allclose(g["output:output_0"], expected, rtol=1e-4, atol=1e-5)
+    drift = routes["v4"]["torch_drift"]
+    assert drift["host_torch"].startswith("2.") and drift["max_abs_error"] < 1e-4
+    assert (tmp_path / "build" / "keyword_spotter-build" / "compare.md").read_text().count("| v") == 4
+
+
+def test_transformer_only_the_export_route(models):
+    done, out = compare(models, "--model", "{}:transformer".format(models / "user_models.py"),
+                        "--input", "src:1x6x16")
+    assert done.returncode == 0, out
+    routes = doc(models, "user_models-transformer")["routes"]
+    for old in ("v3", "v4"):
+        assert routes[old]["stage"] == "build" and "batch_first" in routes[old]["reason"]
+    # In eval mode the layer takes torch's fused fast path, which ct 9's TorchScript frontend lacks.
+    assert routes["v9"]["stage"] == "convert" and "_transformer_encoder_layer_fwd" in routes["v9"]["reason"]
+    assert routes["v9-export"]["verified"]["status"] == "matches"
+    assert doc(models, "user_models-transformer")["recommended"] == "v9-export"
+
+
+def test_torch2_only_api_is_a_build_failure_of_the_old_routes(models):
+    done, out = compare(models, "--model", "{}:build".format(models / "sdpa_model.py"),
+                        "--input", "x:1x5x16", "--routes", "v3,v4,v9")
+    routes = doc(models, "sdpa_model-build")["routes"]
+    for old in ("v3", "v4"):
+        assert routes[old]["status"] == "failed" and routes[old]["stage"] == "build", out
+        assert "scaled_dot_product_attention" in routes[old]["reason"]
+    assert routes["v9"]["status"] == "ok"
+
+
+def test_int64_tokens_and_dict_outputs(models):
+    done, out = compare(models, "--model", "{}:tokens".format(models / "user_models.py"),
+                        "--input", "ids:1x12:int64", "--int-range", "0,1000",
+                        "--output", "logits", "--output", "pooled", "--routes", "v3,v9")
+    assert done.returncode == 0, out
+    result = doc(models, "user_models-tokens")
+    for route in ("v3", "v9"):
+        assert result["routes"][route]["verified"]["status"] == "matches", out
+        folder = models / "build" / "user_models-tokens" / route
+        with np.load(folder / "golden.npz") as g:
+            assert g["input:ids"].dtype == np.int64 and g["input:ids"].max() < 1000
+            assert sorted(g.files) == ["input:ids", "output:logits", "output:pooled"]
+        record = json.loads((folder / "conversion.json").read_text())
+        assert [o["name"] for o in record["outputs"]] == ["logits", "pooled"]
+
+
+def test_lstm_converts_on_the_torchscript_routes(models):
+    done, out = compare(models, "--model", "{}:lstm".format(models / "user_models.py"),
+                        "--input", "x:1x10x8", "--routes", "v4,v9-export")
+    routes = doc(models, "user_models-lstm")["routes"]
+    assert routes["v4"]["status"] == "ok", out
+    assert routes["v9-export"]["stage"] == "convert" and "lstm" in routes["v9-export"]["reason"]
+
+
+def test_torchscript_archive_saved_by_the_host(tmp_path):
+    module = torch.nn.Sequential(torch.nn.Conv1d(4, 8, 3), torch.nn.ReLU()).eval()
+    torch.jit.save(torch.jit.trace(module, torch.randn(1, 4, 20)), str(tmp_path / "net.pt"))
+    done, out = compare(tmp_path, "--model", str(tmp_path / "net.pt"), "--input", "x:1x4x20")
+    assert done.returncode == 0, out
+    routes = doc(tmp_path, "net")["routes"]
+    assert routes["v9"]["verified"]["status"] == "matches"
+    assert routes["v9-export"]["status"] == "not applicable"
+    for old in ("v3", "v4"):   # torch 1.x cannot read torch 2's archive format
+        assert routes[old]["status"] == "failed" and routes[old]["stage"] == "load", out
+    with np.load(tmp_path / "build" / "net" / "v9" / "golden.npz") as g, torch.no_grad():
+        expected = module(torch.from_numpy(g["input:x"])).numpy()
+        np.testing.assert_allclose(g["output:output_0"], expected, rtol=1e-5, atol=1e-6)
+
+
+def _onnx_file(path, opset):
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 5)).eval()
+    torch.onnx.export(module, (torch.randn(1, 3, 8, 8),), str(path), dynamo=False,
+                      opset_version=opset, input_names=["image"], output_names=["scores"])
+    return module
+
+
+def test_onnx_file_through_v3(tmp_path):
+    module = _onnx_file(tmp_path / "net.onnx", 9)
+    done, out = compare(tmp_path, "--model", str(tmp_path / "net.onnx"))  # shapes from the file
+    assert done.returncode == 0, out
+    result = doc(tmp_path, "net")
+    assert result["recommended"] == "v3"
+    for route in ("v4", "v9", "v9-export"):
+        assert result["routes"][route]["status"] == "not applicable"
+        assert result["routes"][route]["reason"] == "ONNX input needs route v3"
+    assert result["routes"]["v3"]["verified"]["status"] == "matches"
+    with np.load(tmp_path / "build" / "net" / "v3" / "golden.npz") as g, torch.no_grad():
+        expected = module(torch.from_numpy(g["input:image"])).numpy()
+        np.testing.assert_allclose(g["output:scores"], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_opset_too_new_for_onnx_1_6_is_a_recorded_failure(tmp_path):
+    _onnx_file(tmp_path / "new.onnx", 18)
+    done, out = compare(tmp_path, "--model", str(tmp_path / "new.onnx"), "--routes", "v3")
+    assert done.returncode == 1, out
+    v3 = doc(tmp_path, "new")["routes"]["v3"]
+    assert v3["status"] == "failed" and v3["stage"] == "load" and v3["reason"], out
+
+
+def test_inputs_npz_become_the_golden_inputs(tmp_path):
+    arrays = {"mel": np.linspace(-1, 1, 40 * 98, dtype=np.float32).reshape(1, 1, 40, 98)}
+    np.savez(tmp_path / "in.npz", **arrays)
+    done = cli("convert", "--route", "v9", "--model",
+               "{}:build".format(ROOT / "examples" / "keyword_spotter.py"),
+               "--inputs", str(tmp_path / "in.npz"), "--name", "kws", "--out", str(tmp_path / "b"))
+    assert done.returncode == 0, done.stderr
+    assert "verified: matches" in done.stdout
+    with np.load(tmp_path / "b" / "kws" / "v9" / "golden.npz") as g:
+        np.testing.assert_array_equal(g["input:mel"], arrays["mel"])
+
+
+def test_requirements_that_cannot_install_fail_the_route_at_stage_env(tmp_path):
+    (tmp_path / "m.py").write_text("import torch\ndef build():\n    return torch.nn.ReLU()\n")
+    (tmp_path / "not_a_project").mkdir()
+    (tmp_path / "reqs.txt").write_text("./not_a_project\n")
+    done = cli("convert", "--route", "v9", "--model", "m.py:build", "--input", "x:1x4",
+               "--requirements", "reqs.txt", "--out", "b", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / "b" / "m-build" / "v9" / "conversion.json").read_text())
+    assert record["status"] == "failed" and record["stage"] == "env"
+    assert "reqs.txt will not install" in record["error"] and "not_a_project" in record["error"]
+
+
+def test_requirements_may_not_replace_the_pinned_toolchain(tmp_path):
+    (tmp_path / "m.py").write_text("import torch\ndef build():\n    return torch.nn.ReLU()\n")
+    (tmp_path / "reqs.txt").write_text("numpy==1.24.4\n")
+    done = cli("convert", "--route", "v4", "--model", "m.py:build", "--input", "x:1x4",
+               "--requirements", "reqs.txt", "--out", "b", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / "b" / "m-build" / "v4" / "conversion.json").read_text())
+    assert record["stage"] == "env" and "numpy" in record["error"] and "1.19.5" in record["error"]
+    assert "numpy==1.19.5" in subprocess.run(
+        [str(ROOT / ".tox" / "v4" / "bin" / "python"), "-m", "pip", "freeze"],
+        capture_output=True, text=True).stdout   # the pinned env is unchanged

@@ -1,0 +1,51 @@
+"""The recommendation rules, on hand-written route rows: each rule decides one case."""
+from compare.rules import recommend
+
+
+def row(route_ct="9.0", spec=7, size=1000, ops=10, fp16_ok=True, status="ok", verified="matches",
+        kind="mlProgram", **extra):
+    r = {"status": status, "stage": extra.get("stage"), "reason": extra.get("reason"),
+         "verified": {"status": verified, "reason": "because"}, "spec_version": spec,
+         "size_bytes": size, "layers_ops": ops, "model_type": kind,
+         "toolchain": {"coremltools": route_ct}, "fp32": {"snr_db": 130.0, "max_abs_error": 1e-6},
+         "fp16": {"within_tolerance": fp16_ok, "snr_db": 70.0 if fp16_ok else 5.0,
+                  "first_nonfinite": None, "failing": None if fp16_ok else "y"}}
+    return r
+
+
+def test_newer_toolchain_wins_over_a_smaller_file():
+    rows = {"v4": row("4.1", spec=4, size=900, kind="neuralNetwork"), "v9": row("9.0", size=1000)}
+    best, reasons, why_not = recommend(rows)
+    assert best == "v9"
+    assert why_not["v4"].startswith("older toolchain (coremltools 4.1 vs coremltools 9.0")
+
+
+def test_same_toolchain_prefers_the_smaller_file():
+    best, _, why_not = recommend({"v9": row(size=1200), "v9-export": row(size=1000)})
+    assert best == "v9-export" and why_not["v9"].startswith("larger")
+
+
+def test_a_diverging_or_failed_route_is_never_recommended():
+    rows = {"v3": row("3.3", spec=4, verified="diverges", kind="neuralNetwork"),
+            "v9": row(status="failed", stage="convert", reason="ValueError: no"),
+            "v9-export": row(status="not applicable", reason="ONNX input needs route v3")}
+    best, reasons, why_not = recommend(rows)
+    assert best is None and reasons == ["no route converts and matches PyTorch"]
+    assert why_not == {"v3": "diverges: because", "v9": "failed at stage convert: ValueError: no",
+                       "v9-export": "not applicable: ONNX input needs route v3"}
+
+
+def test_min_target_excludes_newer_models():
+    rows = {"v4": row("4.1", spec=4, kind="neuralNetwork"), "v9": row(spec=7)}
+    best, reasons, why_not = recommend(rows, min_target="iOS15")
+    assert best == "v4"
+    assert why_not["v9"] == "needs iOS16 (spec 7), newer than --min-target iOS15"
+    assert "deployment target iOS13 is within --min-target iOS15" in reasons
+
+
+def test_fp16_failure_moves_down_and_cpu_only_when_none_passes():
+    rows = {"v4": row("4.1", spec=4, kind="neuralNetwork"), "v9": row(fp16_ok=False)}
+    best, _, why_not = recommend(rows)
+    assert best == "v4" and why_not["v9"].startswith("fp16 fails")
+    best, reasons, _ = recommend({"v9": row(fp16_ok=False), "v4": row("4.1", spec=4, fp16_ok=False)})
+    assert best == "v9" and any("CPU only" in r for r in reasons)
