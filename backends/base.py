@@ -95,9 +95,14 @@ class _Stage(object):
         return False
 
 
+_BACKTRACE = ("frame #", "Exception raised from", "<omitting python frames>")
+
+
 def last_line(text):
-    """The last non-empty line: where torch, the converters and pip put the actual reason."""
-    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    """The last non-empty line: where Python, the converters and pip put the actual reason
+    (torch's C++ errors append a backtrace: skipped)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines()
+             if line.strip() and not line.strip().startswith(_BACKTRACE)]
     return lines[-1] if lines else ""
 
 

@@ -120,7 +120,7 @@ def pip_reason(output: str, pins, requirements: str) -> str:
     """One line from pip's output: the conflict with a pinned package, or pip's own error."""
     lines = [l.strip() for l in output.splitlines() if l.strip()]
     names = [p.split("==")[0] for p in pins]
-    conflicts = [l for l in lines if "(constraint)" in l or "depends on" in l]
+    conflicts = [l for l in lines if "user requested" in l or "depends on" in l]
     if conflicts or any("conflict" in l.lower() for l in lines):
         clash = [n for n in names if any(n in l.lower() for l in conflicts)]
         return "{} would replace the route's pinned {} ({}): {}".format(
