@@ -36,8 +36,8 @@ def load_state_arrays(path: str) -> dict:
         raise UserError("cannot read checkpoint {}: {}".format(path, _reason(e)))
     state = None
     if isinstance(data, dict):
-        wrapped = [data[k] for k in ("model", "state_dict") if isinstance(data.get(k), dict)]
-        state = wrapped[0] if wrapped else data
+        wrapper = [k for k in ("model", "state_dict") if k in data]
+        state = data[wrapper[0]] if wrapper else data
     if not isinstance(state, dict) or not state:
         raise UserError("checkpoint {} holds no state dict (expected a state dict, "
                         "{{'state_dict': ...}} or {{'model': ...}})".format(path))
