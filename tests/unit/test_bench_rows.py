@@ -154,3 +154,24 @@ def test_a_build_copied_from_another_machine_needs_no_env_and_no_old_path(build,
     assert str(build) not in text
     rows = json.loads(text)["rows"]["pann_upsample"]
     assert rows["v3"]["status"] == "ok" and rows["v9"]["status"] == "failed"
+
+
+def test_the_mac_path_end_to_end_through_an_injected_runtime(build, tmp_path):
+    """A whole bench run as on a Mac, Core ML replaced by a fake: every row says how Core ML
+    was timed, and the fake's figures are refused at the door of results/."""
+    from bench import results
+    from test_bench_macos import FAST, FakeRuntime, golden
+    runtime = FakeRuntime(golden())
+    doc = run_bench(["pann_upsample"], ["v3"], str(build), str(tmp_path / "r"), repeat=1, warmup=0,
+                    reference_repeat=1, host="mac", runtime=runtime, progress=False, write=False,
+                    protocol=FAST)
+    row = doc["rows"]["pann_upsample"]["v3"]
+    assert row["timing"] == {"reference_evaluator": {"runs": 1, "warmup": 0}, "coreml": FAST}
+    cell = row["coreml"]["compute_units"]["CPU_AND_NE"]
+    assert cell["latency"]["protocol"] == FAST and len(cell["latency"]["round_means"]) == FAST["rounds"]
+    assert cell["placement"]["estimated_cost"]["neural_engine_share"] == pytest.approx(0.75)
+    with pytest.raises(results.InjectedResultsError):
+        run_bench(["pann_upsample"], ["v3"], str(build), str(tmp_path / "r"), repeat=1, warmup=0,
+                  reference_repeat=1, host="mac", runtime=runtime, progress=False, protocol=FAST)
+    written = json.loads((tmp_path / "r" / "mac.json").read_text())   # the real host baselines only
+    assert written["rows"] == {} and "pann_upsample" in written["baselines"]
