@@ -119,12 +119,14 @@ $outputs
     func checkParity(_ units: MLComputeUnits, _ label: String) async throws {
         let configuration = MLModelConfiguration()
         configuration.computeUnits = units
-        let model = try MLModel(contentsOf: try await Self.compiledModel(), configuration: configuration)
+        let compiled = try await Self.compiledModel()
+        let model = try MLModel(contentsOf: compiled, configuration: configuration)
         var features: [String: MLFeatureValue] = [:]
         for (name, file) in Self.inputs {
-            features[name] = MLFeatureValue(multiArray: try Self.golden(file).multiArray())
+            features[name] = try MLFeatureValue(multiArray: Self.golden(file).multiArray())
         }
-        let prediction = try model.prediction(from: try MLDictionaryFeatureProvider(dictionary: features))
+        let provider = try MLDictionaryFeatureProvider(dictionary: features)
+        let prediction = try model.prediction(from: provider)
         for output in Self.outputs {
             let expected = try Self.golden(output.file)
             let actual = try XCTUnwrap(prediction.featureValue(for: output.name)?.multiArrayValue,
