@@ -44,7 +44,7 @@ def export(folder, out=None):
         raise ExportError("{}: cannot derive tolerances: {}".format(folder, fp16["not_measured"]))
 
     record = art.record
-    source = "{}/{}".format(record.get("model") or model, record.get("route") or route)
+    source = " ".join("{}/{}".format(record.get("model") or model, record.get("route") or route).split())
     facts = {"kind": KIND, "schema": 1, "source": source, "spec_type": record.get("spec_type"),
              "model_file": os.path.basename(art.model_path), "factor": tolerance.FACTOR,
              "inputs": {}, "outputs": {}}
