@@ -15,12 +15,12 @@ from parity import golden_json, swift, tolerance
 
 from golden_builds import BUILD, converted
 
-tree_sitter = pytest.importorskip("tree_sitter")
-tree_sitter_swift = pytest.importorskip("tree_sitter_swift")
-
 
 def syntax_errors(text):
-    """(type, line, text) of every ERROR or MISSING node tree-sitter's Swift grammar finds."""
+    """(type, line, text) of every ERROR or MISSING node tree-sitter's Swift grammar finds
+    (PyPI tree-sitter + tree-sitter-swift, in the `test` extra)."""
+    tree_sitter = pytest.importorskip("tree_sitter")
+    tree_sitter_swift = pytest.importorskip("tree_sitter_swift")
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_swift.language()))
     found, stack = [], [parser.parse(text.encode()).root_node]
     while stack:
