@@ -43,7 +43,8 @@ def register(subparsers):
                    help="timed runs per host latency figure (PyTorch, onnxruntime), after the "
                         "warm-up (default 20); Core ML always uses the ModelBench rounds")
     p.add_argument("--warmup", type=int, default=3, metavar="N",
-                   help="untimed runs before timing (default 3)")
+                   help="untimed runs before timing the host figures (default 3); Core ML has "
+                        "its own warm-up in each ModelBench round")
     p.add_argument("--reference-repeat", type=int, default=20, metavar="N",
                    help="timed runs of the reference evaluator (numpy; ~10 ms a run for the "
                         "PANNs models, so as many as PyTorch gets by default: 20)")
