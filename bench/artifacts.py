@@ -23,6 +23,23 @@ class Artifact:
         return self.reason is None
 
 
+class NoBuild(Exception):
+    """Not one of the requested model x route folders holds a conversion record."""
+
+
+def require_any(build_dir, models, routes):
+    """Raise NoBuild unless some requested model x route has ``conversion.json`` in
+    ``build_dir``: a bench that finds nothing at all was pointed at the wrong place."""
+    for model in models:
+        for route in routes:
+            if os.path.isfile(os.path.join(build_dir, model, route, "conversion.json")):
+                return
+    where = "{} does not exist".format(build_dir) if not os.path.isdir(build_dir) else \
+        "no <model>/<route>/conversion.json in {} for {} x {}".format(
+            build_dir, ", ".join(models), ", ".join(routes))
+    raise NoBuild("no build found: {} (convert first, or pass --build DIR)".format(where))
+
+
 def locate(build_dir, model, route):
     folder = os.path.join(build_dir, model, route)
     art = Artifact(model, route, folder)

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from bench.accuracy import compare
-from bench.stats import time_calls
+from bench.stats import MODELBENCH, time_rounds
 
 COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
 NEEDS_MACOS = "needs macOS"
@@ -38,7 +38,10 @@ class CoreMLRuntime:
         raise NotImplementedError
 
     def compute_plan(self, path, compute_unit):
-        """-> [{"name", "type", "device"}] per layer / op; raise NotAvailable when the OS lacks it."""
+        """-> [{"name", "type", "device", "supported", "cost"}] per layer / op: the preferred
+        device, the devices that could run it, and MLComputePlan's estimated share of the
+        model's work (ML Program ops only; None for NeuralNetwork layers). Raise NotAvailable
+        when the OS lacks MLComputePlan."""
         raise NotImplementedError
 
 
@@ -84,23 +87,51 @@ def _placements(plan):
     if structure.neural_network is not None:
         for layer in structure.neural_network.layers:
             usage = plan.get_compute_device_usage_for_neuralnetwork_layer(layer)
-            rows.append({"name": layer.name, "type": layer.type, "device": _device(usage)})
+            rows.append(dict(name=layer.name, type=layer.type, cost=None, **_devices(usage)))
     elif structure.program is not None:
         for op in structure.program.functions["main"].block.operations:
             if op.operator_name == "const":
                 continue   # constants are not placed on a device
             usage = plan.get_compute_device_usage_for_mlprogram_operation(op)
+            cost = plan.get_estimated_cost_for_mlprogram_operation(op)
             name = op.outputs[0].name if op.outputs else op.operator_name
-            rows.append({"name": name, "type": op.operator_name, "device": _device(usage)})
+            rows.append(dict(name=name, type=op.operator_name,
+                             cost=None if cost is None else float(cost.weight), **_devices(usage)))
     return rows
 
 
-def _device(usage):
+_DEVICE_NAMES = {"MLCPUComputeDevice": "CPU", "MLGPUComputeDevice": "GPU",
+                 "MLNeuralEngineComputeDevice": "NeuralEngine"}
+
+
+def _device_name(device):
+    name = type(device).__name__   # MLCPUComputeDevice, ...
+    return _DEVICE_NAMES.get(name, name)
+
+
+def _devices(usage):
     if usage is None:
-        return "unknown"
-    name = type(usage.preferred_compute_device).__name__   # MLCPUComputeDevice, ...
-    return {"MLCPUComputeDevice": "CPU", "MLGPUComputeDevice": "GPU",
-            "MLNeuralEngineComputeDevice": "NeuralEngine"}.get(name, name)
+        return {"device": "unknown", "supported": []}
+    return {"device": _device_name(usage.preferred_compute_device),
+            "supported": sorted(_device_name(d) for d in usage.supported_compute_devices)}
+
+
+def placement_summary(plan):
+    """Per-op rows -> ops per preferred device and the share of estimated cost each device
+    takes (``neural_engine_share``: the Neural Engine's part, 0..1)."""
+    devices, costs = {}, {}
+    for row in plan:
+        devices[row["device"]] = devices.get(row["device"], 0) + 1
+        if row.get("cost") is not None:
+            costs[row["device"]] = costs.get(row["device"], 0.0) + row["cost"]
+    total = sum(costs.values())
+    if total > 0:
+        share = {d: round(c / total, 4) for d, c in costs.items()}
+        cost = {"by_device": share, "neural_engine_share": share.get("NeuralEngine", 0.0),
+                "ops_without_cost": sum(1 for r in plan if r.get("cost") is None)}
+    else:
+        cost = not_measured("MLComputePlan gives estimated costs for ML Program operations only")
+    return {"devices": devices, "estimated_cost": cost, "layers": plan}
 
 
 def is_macos():
@@ -117,41 +148,39 @@ def not_measured_section(reason=NEEDS_MACOS):
             "compute_units": {cu: not_measured(reason) for cu in COMPUTE_UNITS}}
 
 
-def measure(runtime, model_path, inputs, golden, repeat, warmup):
-    """Load time, predict latency, accuracy and placement per compute unit, plus the
-    ``coremlc`` compile check. Each failure becomes a cell with its reason."""
+def measure(runtime, model_path, inputs, golden, protocol=MODELBENCH):
+    """Load time, first prediction, latency by ``protocol``, accuracy and placement per
+    compute unit, plus the ``coremlc`` compile check. Each failure becomes a cell with its
+    reason."""
     injected = type(runtime) is not CoreMLToolsRuntime
-    section = {"runtime": {"name": runtime.name, "injected": injected}}
+    section = {"runtime": {"name": runtime.name, "injected": injected}, "protocol": dict(protocol)}
     try:
         section["compile"] = runtime.compile(model_path)
     except NotAvailable as e:
         section["compile"] = not_measured(str(e))
     except Exception as e:   # noqa: BLE001
         section["compile"] = not_measured("coremlc: {}: {}".format(type(e).__name__, e))
-    units = {}
-    for cu in COMPUTE_UNITS:
-        units[cu] = _measure_unit(runtime, cu, model_path, inputs, golden, repeat, warmup)
-    section["compute_units"] = units
+    section["compute_units"] = {cu: _measure_unit(runtime, cu, model_path, inputs, golden, protocol)
+                                for cu in COMPUTE_UNITS}
     return section
 
 
-def _measure_unit(runtime, cu, model_path, inputs, golden, repeat, warmup):
+def _measure_unit(runtime, cu, model_path, inputs, golden, protocol):
     try:
         start = time.perf_counter()
         model = runtime.load(model_path, cu)
         load_seconds = time.perf_counter() - start
-        outputs = model.predict(inputs)   # first prediction: for accuracy, not timed
+        start = time.perf_counter()
+        outputs = model.predict(inputs)   # the first prediction: it may still specialise the model
+        first_seconds = time.perf_counter() - start
         cell = {"load_seconds": round(load_seconds, 4),
-                "latency": time_calls(lambda: model.predict(inputs), repeat, warmup),
+                "first_prediction_seconds": round(first_seconds, 4),
+                "latency": time_rounds(lambda: model.predict(inputs), protocol),
                 "accuracy": compare(outputs, golden)}
     except Exception as e:   # noqa: BLE001 — Core ML refusing a model is a result
         return not_measured("Core ML {}: {}: {}".format(cu, type(e).__name__, e))
     try:
-        plan = runtime.compute_plan(model_path, cu)
-        devices = {}
-        for row in plan:
-            devices[row["device"]] = devices.get(row["device"], 0) + 1
-        cell["placement"] = {"devices": devices, "layers": plan}
+        cell["placement"] = placement_summary(runtime.compute_plan(model_path, cu))
     except NotAvailable as e:
         cell["placement"] = not_measured(str(e))
     except Exception as e:   # noqa: BLE001

@@ -8,6 +8,7 @@ import math
 import os
 
 from bench.macos import COMPUTE_UNITS
+from bench.stats import protocol_text
 
 SNR_CAP_DB = 150.0   # plots: an exact match (inf dB) is drawn at this height
 
@@ -71,13 +72,39 @@ def accuracy_text(result):
 def device_text(cell):
     if not measured(cell):
         return why(cell)
-    text = latency_text(cell["latency"]) + "; load {:.2f} s".format(cell["load_seconds"])
+    block = cell["latency"]
+    if "protocol" in block:   # ModelBench: its figure is the mean of the trimmed rounds
+        text = "{:.3g} ms (min {:.3g}, max {:.3g})".format(block["mean"], block["min"], block["max"])
+    else:
+        text = latency_text(block)
+    text += "; load {:.2f} s".format(cell["load_seconds"])
+    if "first_prediction_seconds" in cell:
+        text += ", first {:.3g} ms".format(cell["first_prediction_seconds"] * 1000.0)
     snr = worst_snr(cell.get("accuracy", {}))
     if snr is not None:
         text += "; SNR ≥ {}".format("inf" if math.isinf(snr) else "{:.1f} dB".format(snr))
     placement = cell.get("placement")
     if measured(placement):
         text += "; " + " ".join("{} {}".format(d, n) for d, n in sorted(placement["devices"].items()))
+        cost = placement.get("estimated_cost")
+        if measured(cost):
+            text += "; Neural Engine {:.0%} of est. cost".format(cost["neural_engine_share"])
+    return text
+
+
+def runs_text(block):
+    return "{} runs after {} warm-up".format(block["runs"], block["warmup"])
+
+
+def timing_text(row):
+    """How one row was timed, from the row itself (rows of one file come from different runs)."""
+    timing = row.get("timing")
+    if timing is None:   # rows written before rows said it: their latency blocks do
+        block = (row.get("reference") or {}).get("latency")
+        return "evaluator " + runs_text(block) if measured(block) else "–"
+    text = "evaluator " + runs_text(timing["reference_evaluator"])
+    if timing.get("coreml"):
+        text += "; Core ML " + protocol_text(timing["coreml"])
     return text
 
 
@@ -161,7 +188,7 @@ def first_measured(hosts, model, route, pick):
 def model_table(model, hosts, conversions):
     headers = ["route", "converted?", "convert s", "size", "layers/ops", "parameters (spec)",
                "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)",
-               "fp16, full-scale 1 kHz tone"]
+               "fp16, full-scale 1 kHz tone", "timing"]
     for doc in hosts:
         headers += ["{} {}".format(doc["host"]["name"], cu) for cu in COMPUTE_UNITS]
     rows = []
@@ -182,6 +209,9 @@ def model_table(model, hosts, conversions):
         for precision_name in ("fp32", "fp16", "fp16_full_scale"):
             line.append(accuracy_text(first_measured(
                 hosts, model, route, lambda r: r.get("reference", {}).get(precision_name))) if ok else "–")
+        timed = [(doc["host"]["name"], doc.get("rows", {}).get(model, {}).get(route)) for doc in hosts]
+        line.append("; ".join("{}: {}".format(name, timing_text(row)) for name, row in timed
+                              if row and row.get("status") == "ok") or "–")
         for doc in hosts:
             row = doc.get("rows", {}).get(model, {}).get(route)
             for cu in COMPUTE_UNITS:
@@ -220,12 +250,20 @@ def baselines_table(hosts, conversions):
     for doc in hosts:
         for routes in doc.get("rows", {}).values():
             all_routes += [r for r in routes if r not in all_routes]
-    headers = ["host", "model", "MACs (PyTorch-side)", "PyTorch params", "PyTorch eager CPU",
+    headers = ["host", "model", "timing", "MACs (PyTorch-side)", "PyTorch params", "PyTorch eager CPU",
                "onnxruntime CPU (v3 ONNX)"] + ["reference evaluator {}".format(r) for r in all_routes]
     rows = []
     for doc in hosts:
         for model, base in doc.get("baselines", {}).items():
-            line = [doc["host"]["name"], model, _count(base.get("macs", {}).get("count")),
+            blocks = [base.get("pytorch_cpu"), base.get("onnxruntime_cpu")] + [
+                row["reference"]["latency"] for row in doc.get("rows", {}).get(model, {}).values()
+                if row.get("status") == "ok"]
+            timings = []
+            for block in blocks:   # each figure was timed in its own run: say every way used
+                if measured(block) and runs_text(block) not in timings:
+                    timings.append(runs_text(block))
+            line = [doc["host"]["name"], model, "; ".join(timings) or "–",
+                    _count(base.get("macs", {}).get("count")),
                     _count(base.get("parameters", {}).get("count")),
                     latency_text(base.get("pytorch_cpu")), _ort_text(base.get("onnxruntime_cpu"))]
             for route in all_routes:
@@ -248,11 +286,11 @@ def _ort_text(block):
 
 
 def hosts_table(hosts):
+    # No file-wide "latency runs": rows of one file come from different runs (see timing).
     rows = [[d["host"]["name"], d["host"].get("os"), d["host"].get("machine"), d["host"].get("cpu"),
              ", ".join("{} {}".format(k, v) for k, v in sorted(d["host"].get("toolchain", {}).items())),
-             "{} runs after {} warm-up".format(d["settings"]["repeat"], d["settings"]["warmup"]),
              d.get("updated", "")] for d in hosts]
-    return ["host", "OS", "machine", "CPU", "toolchain", "latency runs", "updated"], rows
+    return ["host", "OS", "machine", "CPU", "toolchain", "updated"], rows
 
 
 # --- the page ---------------------------------------------------------------------------
@@ -272,7 +310,10 @@ def render(hosts, conversions, out_dir):
              "Accuracy is against PyTorch's outputs (golden.npz). fp32 and fp16 come from the "
              "reference evaluator (`coreml_reference`): fp16 *emulates* GPU / Neural Engine float16; "
              "tolerances and their reasons are in `coreml_reference/metrics.py`. Compute-unit columns "
-             "are real Core ML on that host (macOS only). Latency: median (p90, min) in ms.", "",
+             "are real Core ML on that host (macOS only). Host latency: median (p90, min) in ms; Core ML "
+             "latency: the ModelBench mean (min, max of the kept predictions) in ms, after load time "
+             "and the first prediction, each timed once. How each row was timed is in its `timing` "
+             "column.", "",
              "## Hosts", "", table(*hosts_table(hosts)), ""]
     for model in models:
         lines += ["## {}".format(model), ""]

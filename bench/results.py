@@ -4,9 +4,14 @@ Layout (schema 1)::
 
     {"schema": 1, "kind": "bench-host",
      "host": {"name", "os", "machine", "cpu", "python", "toolchain": {package: version}},
-     "settings": {"repeat", "warmup", "reference_repeat"},
      "baselines": {model: {...}},        # PyTorch / onnxruntime on this host, per model
      "rows": {model: {route: row}}}      # one row per model x route
+
+How a figure was timed is stated where it sits, never once per file (rows of one file
+come from different runs): every latency block has ``runs`` and ``warmup`` (Core ML's also
+``protocol``), and every measured row has ``timing``: {"reference_evaluator": {"runs",
+"warmup"}, "coreml": protocol or null}. Files written before that have a top-level
+``settings``, which readers ignore.
 
 Every figure carries its unit in its name (``_seconds``, ``_bytes``, ``_db``) or beside it
 (latency blocks: ``"unit": "ms"``). A cell that could not be measured is
@@ -85,14 +90,19 @@ def read_host(path):
 
 def merge(old, new):
     """``new`` over ``old`` for the same host: new rows and baselines replace old ones with
-    the same key; rows this run did not measure stay as they were."""
+    the same key; rows this run did not measure stay as they were, and so does a measured
+    row whose artifacts this run did not find (a "missing" row holds no new measurement)."""
     if old is None:
         return new
     merged = dict(new)
     merged["baselines"] = dict(old.get("baselines", {}), **new.get("baselines", {}))
     rows = {m: dict(routes) for m, routes in old.get("rows", {}).items()}
     for model, routes in new.get("rows", {}).items():
-        rows.setdefault(model, {}).update(routes)
+        kept = rows.setdefault(model, {})
+        for route, row in routes.items():
+            if row.get("status") == "missing" and kept.get(route, {}).get("status") not in (None, "missing"):
+                continue
+            kept[route] = row
     merged["rows"] = rows
     return merged
 

@@ -6,22 +6,27 @@ import time
 
 from bench import accuracy, artifacts, latency, macos, results, static
 from bench.macos import not_measured
+from bench.stats import MODELBENCH
 
 ORT_ROUTE = "v3"   # the route that keeps an ONNX file
 
 
 def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference_repeat=20,
-              host=None, runtime=None, progress=True, write=True):
+              host=None, runtime=None, progress=True, write=True, protocol=MODELBENCH):
     """Measure and (when ``write``) merge each row into ``out_dir/<host>.json`` as soon as it
     is done, so an interrupted run keeps what it finished. Returns this run's document.
 
-    runtime: a ``bench.macos.CoreMLRuntime``; default real Core ML on macOS, none elsewhere."""
+    Each row records how it was timed (``row["timing"]``): runs differ (``--repeat``), and
+    a re-run of one model must not relabel the rows it did not measure.
+
+    runtime: a ``bench.macos.CoreMLRuntime``; default real Core ML on macOS, none elsewhere.
+    protocol: how Core ML predictions are timed (``bench.stats.MODELBENCH``)."""
     from tqdm import tqdm
+    artifacts.require_any(build_dir, models, routes)
     if runtime is None and macos.is_macos():
         runtime = macos.CoreMLToolsRuntime()
     name = results.host_name(host)
     doc = {"schema": results.SCHEMA, "kind": results.KIND, "host": results.host_info(name),
-           "settings": {"repeat": repeat, "warmup": warmup, "reference_repeat": reference_repeat},
            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "baselines": {}, "rows": {}}
     bar = tqdm(total=len(models) * (len(routes) + 1), unit="step", disable=not progress)
     try:
@@ -33,7 +38,8 @@ def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference
                 results.write_host(out_dir, doc)
             for route in routes:
                 bar.set_postfix_str("{} / {}".format(model, route))
-                row = measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime)
+                row = measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime,
+                                  protocol)
                 doc["rows"].setdefault(model, {})[route] = row
                 bar.update()
                 if write:
@@ -65,7 +71,8 @@ def baselines(model, build_dir, routes, repeat, warmup):
     return out
 
 
-def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime):
+def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime,
+                protocol=MODELBENCH):
     art = artifacts.locate(build_dir, model, route)
     row = {"model": model, "route": route, "conversion": artifacts.conversion_summary(art.record)}
     if not art.usable:
@@ -95,7 +102,9 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
     if runtime is None:
         row["coreml"] = macos.not_measured_section()
     else:
-        row["coreml"] = macos.measure(runtime, art.model_path, inputs, golden, repeat, warmup)
+        row["coreml"] = macos.measure(runtime, art.model_path, inputs, golden, protocol)
+    row["timing"] = {"reference_evaluator": {"runs": reference_repeat, "warmup": warmup},
+                     "coreml": dict(protocol) if runtime is not None else None}
     return row
 
 

@@ -17,12 +17,20 @@ For every model x route:
   host         PyTorch eager CPU, onnxruntime CPU (the v3 route's model.onnx) and reference
                evaluator latency on this machine (median, p90, min over --repeat runs)
   macOS only   real Core ML per compute unit (CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL): load
-               time, predict latency, accuracy, device placement (MLComputePlan), and an
-               `xcrun coremlc compile` check. Elsewhere these cells say "not measured: needs macOS".
+               time and first prediction, each timed once; then latency by Apple's ModelBench
+               method (20 rounds x 50 predictions after 1 warm-up a round, the 10 lowest and
+               10 highest of each round dropped, mean of the round means); accuracy; per op
+               the preferred and supported devices and estimated cost (MLComputePlan, ML
+               Program), with the Neural Engine's share of that cost; an `xcrun coremlc
+               compile` check. Elsewhere these cells say "not measured: needs macOS".
+
+BUILD may be a folder copied from another machine (build on Linux, measure on a Mac): it
+needs this Python only, no tox env, and no path of the machine that built it.
 
 Rows are written as they finish (atomically), so an interrupted run keeps what it measured.
-A re-run replaces only the rows it measures, in this host's file; other hosts' files in OUT
-are left alone. Render the tables with `coreml-routes report`.
+A re-run replaces only the rows it measures, in this host's file; a row whose build is not
+found keeps its earlier measurement; other hosts' files in OUT are left alone. Every row
+says how it was timed. Render the tables with `coreml-routes report`.
 """
 
 
@@ -32,9 +40,11 @@ def register(subparsers):
     p.add_argument("--models", nargs="+", metavar="NAME", help="zoo models (default: all)")
     p.add_argument("--routes", nargs="+", metavar="ROUTE", help="routes (default: all)")
     p.add_argument("--repeat", type=int, default=20, metavar="N",
-                   help="timed runs per latency figure, after the warm-up (default 20)")
+                   help="timed runs per host latency figure (PyTorch, onnxruntime), after the "
+                        "warm-up (default 20); Core ML always uses the ModelBench rounds")
     p.add_argument("--warmup", type=int, default=3, metavar="N",
-                   help="untimed runs before timing (default 3)")
+                   help="untimed runs before timing the host figures (default 3); Core ML has "
+                        "its own warm-up in each ModelBench round")
     p.add_argument("--reference-repeat", type=int, default=20, metavar="N",
                    help="timed runs of the reference evaluator (numpy; ~10 ms a run for the "
                         "PANNs models, so as many as PyTorch gets by default: 20)")
@@ -50,7 +60,7 @@ def register(subparsers):
 def run(args) -> int:
     import backends
     import zoo
-    from bench import results
+    from bench import artifacts, results
     from bench.run import run_bench
 
     known_routes = list(backends.all_routes())
@@ -70,7 +80,7 @@ def run(args) -> int:
         doc = run_bench(models, routes, args.build, args.out, repeat=args.repeat,
                         warmup=args.warmup, reference_repeat=args.reference_repeat,
                         host=args.host, progress=not args.no_progress)
-    except results.InjectedResultsError as e:
+    except (results.InjectedResultsError, artifacts.NoBuild) as e:
         raise UserError(str(e))
     print("wrote {}".format(results.host_path(args.out, doc["host"]["name"])))
     return 0

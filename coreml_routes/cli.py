@@ -8,7 +8,7 @@ import sys
 
 from coreml_routes.errors import UserError
 
-SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose"]
+SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose", "export_xctest"]
 
 
 def build_parser():

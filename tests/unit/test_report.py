@@ -91,3 +91,40 @@ def test_header_has_one_latency_column_per_host_and_unit(tmp_path):
 def test_report_without_results_is_one_line(tmp_path, capsys):
     assert cli.main(["report", "--results", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no results in")
+
+
+def test_timing_is_shown_per_row_not_per_host(tmp_path):
+    """`bench --repeat 3` on one route must not relabel the rows measured with 20 runs."""
+    protocol = {"method": "ModelBench", "rounds": 20, "inferences_per_round": 50,
+                "warmup_per_round": 1, "trim_low": 10, "trim_high": 10}
+    bench_block = {"unit": "ms", "mean": 2.5, "median": 2.4, "p90": 3.0, "min": 2.0, "max": 3.5,
+                   "round_means": [2.5] * 20, "runs": 600, "protocol": protocol}
+    cell = {"load_seconds": 1.25, "first_prediction_seconds": 0.0405, "latency": bench_block,
+            "accuracy": {"clip_output": {"max_abs_error": 0.01, "snr_db": 42.0, "top5_agreement": 1.0}},
+            "placement": {"devices": {"NeuralEngine": 9, "CPU": 1}, "layers": [],
+                          "estimated_cost": {"by_device": {"NeuralEngine": 0.834, "CPU": 0.166},
+                                             "neural_engine_share": 0.834, "ops_without_cost": 0}}}
+    v3 = ok_row("v3", {"runtime": {"name": "coremltools", "injected": False}, "protocol": protocol,
+                       "compile": {"ok": True, "seconds": 1.0, "error": None},
+                       "compute_units": {cu: cell for cu in UNITS}})
+    v3["timing"] = {"reference_evaluator": {"runs": 20, "warmup": 3}, "coreml": protocol}
+    v9 = ok_row("v9", {"runtime": None, "compile": NEEDS, "compute_units": {cu: NEEDS for cu in UNITS}})
+    v9["reference"]["latency"] = dict(LAT, runs=3, warmup=3)
+    v9["timing"] = {"reference_evaluator": {"runs": 3, "warmup": 3}, "coreml": None}
+    doc = host("mac", {"v3": v3, "v9": v9}, {"m1": {"macs": {"count": 1, "source": "hooks"}, "parameters": {"count": 1},
+                                                    "pytorch_cpu": dict(LAT, runs=20, warmup=3)}})
+    del doc["settings"]
+    (tmp_path / "mac.json").write_text(json.dumps(doc))
+    assert cli.main(["report", "--results", str(tmp_path)]) == 0
+    lines = (tmp_path / "README.md").read_text().splitlines()
+    row3 = next(l for l in lines if l.startswith("| v3 "))
+    row9 = next(l for l in lines if l.startswith("| v9 "))
+    assert ("mac: evaluator 20 runs after 3 warm-up; Core ML ModelBench: 20 rounds x 50 after 1 "
+            "warm-up, 10 lowest + 10 highest of each round dropped") in row3
+    assert "mac: evaluator 3 runs after 3 warm-up" in [c.strip() for c in row9.split("|")]
+    assert ("2.5 ms (min 2, max 3.5); load 1.25 s, first 40.5 ms; SNR ≥ 42.0 dB; CPU 1 NeuralEngine 9; "
+            "Neural Engine 83% of est. cost") in row3
+    hosts_header = next(l for l in lines if l.startswith("| host ") and "toolchain" in l)
+    assert "runs" not in hosts_header
+    baseline = next(l for l in lines if l.startswith("| mac ") and "| m1 " in l)
+    assert "| 20 runs after 3 warm-up; 5 runs after 1 warm-up; 3 runs after 3 warm-up |" in baseline
