@@ -318,7 +318,7 @@ def render(hosts, conversions, out_dir):
     for model in models:
         lines += ["## {}".format(model), ""]
         base = next((d["baselines"][model] for d in hosts if model in d.get("baselines", {})), None)
-        if base:
+        if base and "parameters" in base:
             lines += ["PyTorch module: {} parameters, {} multiply-accumulates per forward "
                       "({}).".format(_count(base["parameters"]["count"]), _count(base["macs"]["count"]),
                                      base["macs"]["source"]), ""]

@@ -53,13 +53,18 @@ def baselines(model, build_dir, routes, repeat, warmup):
     """PyTorch facts and host latency for one model, on the golden input of any route."""
     import torch
     import zoo
-    entry = zoo.get(model)
-    inputs = _any_golden_inputs(build_dir, model, routes) or entry.example_inputs()
-    inputs = {k: inputs[k] for k in entry.inputs}   # forward takes them in this order
-    module = entry.build()
-    out = {"input_shapes": {k: list(v.shape) for k, v in inputs.items()}, "weights": "seeded"}
-    out.update(static.pytorch_facts(module, tuple(torch.from_numpy(v) for v in inputs.values())))
-    out["pytorch_cpu"] = _cell(lambda: latency.pytorch_cpu(module, inputs, repeat, warmup))
+    if model in zoo.MODELS:
+        entry = zoo.get(model)
+        inputs = _any_golden_inputs(build_dir, model, routes) or entry.example_inputs()
+        inputs = {k: inputs[k] for k in entry.inputs}   # forward takes them in this order
+        module = entry.build()
+        out = {"input_shapes": {k: list(v.shape) for k, v in inputs.items()}, "weights": "seeded"}
+        out.update(static.pytorch_facts(module, tuple(torch.from_numpy(v) for v in inputs.values())))
+        out["pytorch_cpu"] = _cell(lambda: latency.pytorch_cpu(module, inputs, repeat, warmup))
+    else:
+        # Your own model's code is not run in this process (it could crash the bench).
+        out = {"pytorch_cpu": not_measured("PyTorch baselines are measured for zoo models; "
+                                           "{} is your own".format(model))}
     onnx = artifacts.locate(build_dir, model, ORT_ROUTE)
     if not onnx.usable:
         out["onnxruntime_cpu"] = not_measured("no ONNX file: {} route {}".format(ORT_ROUTE, onnx.reason))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from coreml_routes.errors import UserError
 
@@ -37,7 +38,9 @@ says how it was timed. Render the tables with `coreml-routes report`.
 def register(subparsers):
     p = subparsers.add_parser("bench", help="benchmark accuracy and latency of converted models",
                               description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", metavar="NAME", help="zoo models (default: all)")
+    p.add_argument("--models", nargs="+", metavar="M",
+                   help="zoo models, or your models by id (build/<id>/) or as given to convert "
+                        "(FILE.py:FUNCTION, .pt, .onnx) (default: all zoo models)")
     p.add_argument("--routes", nargs="+", metavar="ROUTE", help="routes (default: all)")
     p.add_argument("--repeat", type=int, default=20, metavar="N",
                    help="timed runs per host latency figure (PyTorch, onnxruntime), after the "
@@ -57,6 +60,16 @@ def register(subparsers):
     p.set_defaults(run=run)
 
 
+def model_id(text):
+    """A model id as in build/<id>/: a zoo name or id as it is, or the id a source spec
+    (FILE.py:FUNCTION, .pt, .onnx) gets by default."""
+    from backends import sources
+    try:
+        return sources.parse(text).default_name
+    except sources.SourceError as e:
+        raise UserError(str(e))
+
+
 def run(args) -> int:
     import backends
     import zoo
@@ -64,12 +77,13 @@ def run(args) -> int:
     from bench.run import run_bench
 
     known_routes = list(backends.all_routes())
-    models = args.models or list(zoo.MODELS)
+    models = [model_id(m) for m in args.models] if args.models else list(zoo.MODELS)
     routes = args.routes or known_routes
-    unknown = [m for m in models if m not in zoo.MODELS]
+    unknown = [m for m in models if m not in zoo.MODELS and not os.path.isdir(os.path.join(args.build, m))]
     if unknown:
-        raise UserError("unknown model {}; known models: {}".format(
-            ", ".join(repr(m) for m in unknown), ", ".join(zoo.MODELS)))
+        raise UserError("unknown model {}; known models: {}, or a model id with a folder in {} "
+                        "(convert or compare it first)".format(
+                            ", ".join(repr(m) for m in unknown), ", ".join(zoo.MODELS), args.build))
     unknown = [r for r in routes if r not in known_routes]
     if unknown:
         raise UserError("unknown route {}; known routes: {}".format(
