@@ -14,19 +14,28 @@ from compare import rules
 SCHEMA = 1
 
 
-def run_compare(request, backends, out_root, hooks=None, min_target=None, progress=None):
-    """The compare document (what compare.json holds)."""
-    from coreml_routes.conversions import host_reference
+def run_compare(request, backends, out_root, hooks=None, min_target=None, progress=None,
+                jobs=2):
+    """The compare document (what compare.json holds). Routes convert ``jobs`` at a time
+    (each is its own process); PyTorch's host run goes alongside, unless the routes must
+    wait for the weights it builds."""
+    from concurrent.futures import ThreadPoolExecutor
+    from coreml_routes.conversions import host_reference, needs_shared_weights
     import tempfile
     progress = progress or (lambda text: None)
     start = time.perf_counter()
-    rows = {}
-    with tempfile.TemporaryDirectory(prefix="coreml-routes-compare-") as tmp:
-        progress("PyTorch on this host")
-        host = host_reference(request, tmp)   # may give the routes shared initial weights
-        for backend in backends:
-            progress(backend.name)
-            rows[backend.name] = route_row(request, backend, out_root, hooks, host)
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-compare-") as tmp, \
+            ThreadPoolExecutor(max(1, jobs)) as pool:
+        if needs_shared_weights(request):
+            host = host_reference(request, tmp)     # sets the weights every route gets
+        else:
+            host = pool.submit(host_reference, request, tmp)
+        futures = [(b, pool.submit(route_row, request, b, out_root, hooks, host)) for b in backends]
+        rows = {}
+        for backend, future in futures:
+            rows[backend.name] = future.result()
+            progress("{}: {}".format(backend.name, status_words(rows[backend.name])))
+        host = host.result() if hasattr(host, "result") else host
     recommended, reasons, why_not = rules.recommend(rows, min_target)
     for route, why in why_not.items():
         rows[route]["why_not"] = why
@@ -34,6 +43,12 @@ def run_compare(request, backends, out_root, hooks=None, min_target=None, progre
             "weights": request.weights, "min_target": min_target, "rules": rules.RULES,
             "recommended": recommended, "reasons": reasons, "routes": rows,
             "host_torch": host.get("torch"), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def status_words(row):
+    if row["status"] == "ok":
+        return "converted, {}".format((row.get("verified") or {}).get("status"))
+    return row["status"] if row["status"] == "not applicable" else "failed at {}".format(row.get("stage"))
 
 
 def route_row(request, backend, out_root, hooks, host):

@@ -34,6 +34,8 @@ def register(subparsers):
                         "is not recommended)".format("|".join(TARGETS)))
     p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
     p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="routes converting at once, each its own process (default 2)")
     p.set_defaults(run=run)
 
 
@@ -53,6 +55,8 @@ def run(args) -> int:
         raise UserError(str(e))
     if not chosen:
         raise UserError("--routes names no route")
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
     if args.hooks and not os.path.isfile(args.hooks):
         raise UserError("hooks file not found: {}".format(args.hooks))
     out_root = os.path.abspath(args.out)
@@ -60,7 +64,8 @@ def run(args) -> int:
         request = model_args.resolve(args, tmp)
         doc = run_compare(request, chosen, out_root,
                           hooks=os.path.abspath(args.hooks) if args.hooks else None,
-                          min_target=args.min_target, progress=_progress(len(chosen) + 1))
+                          min_target=args.min_target, progress=_progress(len(chosen)),
+                          jobs=args.jobs)
     folder = os.path.join(out_root, request.name)
     os.makedirs(folder, exist_ok=True)
     write_json_atomic(os.path.join(folder, "compare.json"), doc)

@@ -21,12 +21,19 @@ NOT_APPLICABLE = "not applicable"
 HOST_TIMEOUT = 900
 
 
+def needs_shared_weights(request):
+    """A factory model without a checkpoint: every route must get the weights one build
+    made, so ``host_reference`` has to finish before the routes start."""
+    from backends.sources import FACTORY
+    return request.source.kind == FACTORY and not request.weights_npz
+
+
 def host_reference(request, tmp):
     """{"outputs": [arrays] or None, "torch": version, "reason": why not}; may set the
-    request's shared weights."""
+    request's shared weights (see ``needs_shared_weights``)."""
     from backends.base import last_line
     from backends.runner import signal_name
-    from backends.sources import FACTORY, ONNX
+    from backends.sources import ONNX
     from coreml_routes.envs import child_env
     if request.source.kind == ONNX:
         return {"outputs": None, "reason": "an ONNX file has no PyTorch model: its golden "
@@ -38,7 +45,7 @@ def host_reference(request, tmp):
         cmd += ["--inputs", request.inputs_npz]
     if request.weights_npz:
         cmd += ["--weights", request.weights_npz]
-    share = request.source.kind == FACTORY and not request.weights_npz
+    share = needs_shared_weights(request)
     if share:
         cmd += ["--state", os.path.join(tmp, "initial_weights.npz")]
     try:
@@ -90,10 +97,12 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
 
 
 def check(folder, record, host, weights):
-    """Add ``verified`` and ``torch_drift`` to the record and to its conversion.json."""
+    """Add ``verified`` and ``torch_drift`` (``host``: a dict from ``host_reference``, or a
+    future of one, waited for only now) to the record and to its conversion.json."""
     from backends.base import write_json_atomic
     from bench.verify import torch_drift, verify
     record["verified"] = verify(folder, record)
+    host = host.result() if hasattr(host, "result") else host
     record["torch_drift"] = torch_drift(folder, host or {})
     record["weights"] = weights
     write_json_atomic(os.path.join(folder, "conversion.json"), record)

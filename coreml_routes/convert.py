@@ -67,7 +67,9 @@ def resolve_route(args):
 
 def run(args) -> int:
     from coreml_routes import model_args
-    from coreml_routes.conversions import NOT_APPLICABLE, convert_route, host_reference
+    from concurrent.futures import ThreadPoolExecutor
+    from coreml_routes.conversions import (NOT_APPLICABLE, convert_route, host_reference,
+                                           needs_shared_weights)
     from coreml_routes.errors import UserError
 
     backend = resolve_route(args)
@@ -77,9 +79,13 @@ def run(args) -> int:
         if reason:
             raise UserError("route {} is {} for {}: {}".format(
                 backend.name, NOT_APPLICABLE, args.model, reason))
-        host = host_reference(request, tmp)
-        record = convert_route(request, backend, os.path.abspath(args.out),
-                               hooks=os.path.abspath(args.hooks) if args.hooks else None, host=host)
+        with ThreadPoolExecutor(1) as pool:
+            # PyTorch's host run goes alongside the conversion, unless it makes the weights.
+            host = host_reference(request, tmp) if needs_shared_weights(request) else \
+                pool.submit(host_reference, request, tmp)
+            record = convert_route(request, backend, os.path.abspath(args.out),
+                                   hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                                   host=host)
     print_record(record, os.path.join(args.out, request.name, backend.name), request)
     if record["status"] != "ok" or (record.get("verified") or {}).get("status") == "diverges":
         return 1
