@@ -49,3 +49,11 @@ def test_fp16_failure_moves_down_and_cpu_only_when_none_passes():
     assert best == "v4" and why_not["v9"].startswith("fp16 fails")
     best, reasons, _ = recommend({"v9": row(fp16_ok=False), "v4": row("4.1", spec=4, fp16_ok=False)})
     assert best == "v9" and any("CPU only" in r for r in reasons)
+
+
+def test_readme_quotes_the_rules_as_written_in_code():
+    from pathlib import Path
+    from compare.rules import RULES
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- compare-rules -->")[1].split("<!-- /compare-rules -->")[0]
+    assert block.strip().splitlines() == ["{}. {}".format(i, r) for i, r in enumerate(RULES, 1)]
