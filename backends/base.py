@@ -6,9 +6,12 @@ env imports its toolchain (``load_toolchain``). Runs on Python 3.7.
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import os
 import time
+from collections import Counter
 
 
 class BadInput(Exception):
@@ -134,6 +137,44 @@ class Backend(object):
         Time each step with ``with stages("trace"): ...``; return a dict of extra facts
         for the record (may be empty). Raise ConversionError (or let a stage raise)."""
         raise NotImplementedError
+
+    def watch_ops(self):
+        """A context manager around ``convert`` yielding an ``OpsSeen`` that fills with the op
+        names this route's converter looks conversion functions up by (what a hooks file
+        keys on). Routes that take no hooks see nothing."""
+        return _watch_nothing()
+
+    def intermediates(self, job, path):
+        """For diagnose, after ``convert``: save PyTorch's value of every intermediate the
+        converter names, under that name (see ``backends.intermediates``); return
+        {"kind", "count", "file"}."""
+        raise ConversionError("intermediates", "route {} cannot save PyTorch's intermediates"
+                              .format(self.name))
+
+
+class OpsSeen(object):
+    """Op names a converter looked up while converting one model, with counts."""
+
+    def __init__(self):
+        self.counts = Counter()
+        self.other_keys = set()    # further keys a hook may use (v3: ONNX node names)
+
+    def misses(self, keys):
+        """{key: [closest op names]} for each hook key that names no op seen."""
+        names = sorted(self.counts)
+        found = {}
+        for key in keys:
+            if key in self.counts or key in self.other_keys:
+                continue
+            lowered = dict((n.lower(), n) for n in names)
+            close = difflib.get_close_matches(key.lower(), list(lowered), n=3, cutoff=0.5)
+            found[key] = [lowered[c] for c in close] or names[:3]
+        return found
+
+
+@contextlib.contextmanager
+def _watch_nothing():
+    yield OpsSeen()
 
 
 def write_json_atomic(path, data):

@@ -10,40 +10,15 @@ will give it — so a divergence search can hold each Core ML blob / MIL var aga
 - v3 (ONNX): onnx-coreml names blobs after ONNX values, so the reference is the ONNX model
   itself: we write a copy of model.onnx with every float value made a graph output, and the
   host runs it with onnxruntime (this env has no ONNX runtime).
-Called after a successful conversion. Runs on Python 3.7 / torch 1.4 and later.
+Each route's ``Backend.intermediates`` calls the function for its kind, after a successful
+conversion. Runs on Python 3.7 / torch 1.4 and later.
 """
 from __future__ import annotations
 
 
-def dump(backend, job, path):
-    """Write ``path`` (.npz, name -> float32 array; .onnx for v3); return a summary for the
-    record: {"kind", "count", "file"}."""
-    import numpy as np
-    capture = getattr(backend, "capture", None)
-    if backend.name == "v3":
-        import os
-        path = os.path.splitext(path)[0] + ".onnx"
-        return {"kind": "onnx", "count": _onnx_with_all_outputs(
-            os.path.join(job.out_dir, "model.onnx"), path), "file": path}
-    if capture is None:
-        from backends.routes.v4 import trace
-        program = trace(job)
-    else:
-        program = capture(job)
-    if hasattr(program, "graph_module"):
-        values, kind = _exported_values(program, job), "fx"
-    else:
-        values, kind = _torchscript_values(program, job), "torchscript"
-    arrays = {}
-    for name, value in values:
-        if hasattr(value, "detach") and value.dtype.is_floating_point and name not in arrays:
-            arrays[name] = value.detach().numpy().astype(np.float32)
-    np.savez(path, **arrays)
-    return {"kind": kind, "count": len(arrays), "file": path}
-
-
-def _onnx_with_all_outputs(source, path):
-    """Copy ``source`` with every float intermediate as an extra graph output."""
+def save_onnx(source, path):
+    """v3: copy ``source`` (the exported model.onnx) to ``path`` (.onnx) with every float
+    intermediate as an extra graph output."""
     import onnx
     from onnx import TensorProto, shape_inference
     model = shape_inference.infer_shapes(onnx.load(source))
@@ -55,7 +30,28 @@ def _onnx_with_all_outputs(source, path):
             graph.output.extend([info])
             added += 1
     onnx.save(model, path)
-    return added
+    return {"kind": "onnx", "count": added, "file": path}
+
+
+def save_torchscript(traced, job, path):
+    """TorchScript routes: every tensor of the graph coremltools converts, by debug name."""
+    return _save(_torchscript_values(traced, job), path, "torchscript")
+
+
+def save_exported(program, job, path):
+    """torch.export routes: every tensor of the program's FX graph, by node name."""
+    return _save(_exported_values(program, job), path, "fx")
+
+
+def _save(values, path, kind):
+    """Write float tensors to ``path`` (.npz, name -> float32); the summary for the record."""
+    import numpy as np
+    arrays = {}
+    for name, value in values:
+        if hasattr(value, "detach") and value.dtype.is_floating_point and name not in arrays:
+            arrays[name] = value.detach().numpy().astype(np.float32)
+    np.savez(path, **arrays)
+    return {"kind": kind, "count": len(arrays), "file": path}
 
 
 def _torchscript_values(traced, job):
@@ -113,8 +109,11 @@ def _exported_values(program, job):
     class Recorder(torch.fx.Interpreter):
         def run_node(self, node):
             result = super(Recorder, self).run_node(node)
-            if isinstance(result, torch.Tensor):
-                found.append((node.name, result))
+            # A tuple result (native batch norm: output, mean, invstd) becomes one MIL op
+            # named after the node, whose value is the first element.
+            first = result[0] if isinstance(result, (tuple, list)) and result else result
+            if isinstance(first, torch.Tensor):
+                found.append((node.name, first))
             return result
 
     # Lifted parameters are graph inputs: feed them in signature order, then the user inputs.

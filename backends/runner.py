@@ -59,6 +59,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         code, stderr = proc.returncode, proc.stderr
     except subprocess.TimeoutExpired:
         code, stderr = None, "timed out after {} s".format(timeout)
+    relay_warnings(stderr)
     if code == EXIT_BAD_INPUT:
         shutil.rmtree(staging, ignore_errors=True)
         raise BadInput(last_line(stderr) or "the worker rejected the request")
@@ -70,6 +71,13 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
     return record
+
+
+def relay_warnings(stderr, out=None):
+    """The worker's ``warning:`` lines (e.g. a hook that matches no op) are for the user."""
+    for line in (stderr or "").splitlines():
+        if line.startswith("warning: "):
+            (out or sys.stderr).write(line + "\n")
 
 
 def crash_record(route, model, samples, staging, code, stderr):

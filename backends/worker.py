@@ -14,8 +14,10 @@ failed (recorded in conversion.json), 2 bad input (one line on stderr, nothing r
 For ``coreml-routes diagnose``: ``--submodule`` converts one sub-module of the zoo model
 alone, fed the inputs it really receives (captured here by running the whole model, so
 nothing crosses envs but names); ``--intermediates`` also saves every intermediate value of
-the graph the route captures, by name (``backends.intermediates``). A failed conversion's
-record names the op being converted when it failed (``failed_op``).
+the graph the route captures, by name (``Backend.intermediates``). A failed conversion's
+record names the op being converted when it failed (``failed_op``). Every record lists the
+op names the converter looked up, with counts (``converter_ops``: what a hook can key on);
+a hook key that names none of them is a ``warning:`` line on stderr.
 A parent (backends.runner) records deaths by signal. Runs on Python 3.7.
 """
 from __future__ import annotations
@@ -80,10 +82,12 @@ def run(args):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
     record["toolchain"] = dict(versions, python=platform.python_version())
 
+    seen = None
     try:
         job = prepare_job(args, backend, source, stages)
         record["golden_source"] = job.golden_source
-        extra = backend.convert(job, stages) or {}
+        with backend.watch_ops() as seen:
+            extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
             record.update(summarize(os.path.join(args.out, backend.artifact)))
@@ -94,19 +98,35 @@ def run(args):
         record["stage"], record["error"] = e.stage, str(e)
         record["traceback"] = traceback.format_exc(limit=-8)
         record["failed_op"] = failed_op(e)
+    if seen is not None:
+        record["converter_ops"] = dict(seen.counts)
+        if not getattr(args, "submodule", None):
+            warn_unused_hooks(backend, job, seen, record)
     write_json_atomic(os.path.join(args.out, "conversion.json"), record)
     _remove(os.path.join(args.out, PROGRESS_FILE))
     return record
+
+
+def warn_unused_hooks(backend, job, seen, record):
+    """A hook key that names no op the converter looked up would silently do nothing: say
+    so, one line per key (the parent relays ``warning:`` lines)."""
+    if not job.hooks or not seen.counts:
+        return
+    misses = seen.misses(job.hooks)
+    if misses:
+        record["hook_misses"] = misses
+    for key, closest in sorted(misses.items()):
+        sys.stderr.write("warning: route {}: hook {!r} matches no op its converter sees; "
+                         "closest: {}\n".format(backend.name, key, ", ".join(closest)))
 
 
 def save_intermediates(backend, job, stages, path):
     """For diagnose: PyTorch's intermediates by converter name. Its failure is no failure
     of the conversion: it is recorded apart."""
     from backends.base import ConversionError
-    from backends.intermediates import dump
     try:
         with stages("intermediates"):
-            return dump(backend, job, path)
+            return backend.intermediates(job, path)
     except ConversionError as e:
         return {"error": str(e)}
 

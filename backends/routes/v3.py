@@ -1,14 +1,16 @@
 """v3: torch.onnx.export -> onnx-coreml 1.3 -> coremltools 3.3 NeuralNetwork (iOS 13).
 
 Hooks: ONNX op type -> onnx-coreml conversion function ``fn(builder, node, graph, err)``,
-passed as ``custom_conversion_functions`` (replaces how every node of that type converts).
+passed as ``custom_conversion_functions`` (replaces how every node of that type converts;
+onnx-coreml also takes an ONNX node name as the key).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
-from backends.base import Backend
+from backends.base import Backend, OpsSeen
 from backends.sources import ONNX
 
 OPSET = 9   # torch 1.4's default; the opset onnx-coreml 1.3 covers best
@@ -58,6 +60,32 @@ class V3(Backend):
             import coremltools
             coremltools.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
         return {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx"}
+
+    @contextlib.contextmanager
+    def watch_ops(self):
+        # onnx-coreml checks every node of its (already rewritten) graph before converting
+        # any: count them there, so a failing conversion still lists them all.
+        import onnx_coreml.converter as converter
+        seen, original = OpsSeen(), converter._check_unsupported_ops
+
+        def check(nodes, *args, **kwargs):
+            for node in nodes:
+                seen.counts[node.op_type] += 1
+                if node.name:
+                    seen.other_keys.add(node.name)
+            return original(nodes, *args, **kwargs)
+
+        converter._check_unsupported_ops = check
+        try:
+            yield seen
+        finally:
+            converter._check_unsupported_ops = original
+
+    def intermediates(self, job, path):
+        # onnx-coreml names blobs after ONNX values: the ONNX model is the reference.
+        from backends.intermediates import save_onnx
+        return save_onnx(os.path.join(job.out_dir, "model.onnx"),
+                         os.path.splitext(path)[0] + ".onnx")
 
 
 def opset(onnx_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from backends.base import Backend
+from backends.torch_common import register_hooks, tensor_types, trace, watch_frontend
 
 
 class V4(Backend):
@@ -36,32 +37,12 @@ class V4(Backend):
             ct.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
         return {}
 
+    def watch_ops(self):
+        return watch_frontend()
 
-def trace(job):
-    """A TorchScript archive converts as it is; a module is traced on the example inputs."""
-    import torch
-    if job.scripted is not None:
-        return job.scripted
-    with torch.no_grad():
-        return torch.jit.trace(job.module, job.torch_inputs())
-
-
-def tensor_types(ct, job):
-    """Core ML inputs as PyTorch's: int64 becomes int32 (Core ML has no int64 inputs)."""
-    import numpy as np
-    dtypes = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int32}
-    return [ct.TensorType(name=name, shape=array.shape, dtype=dtypes.get(array.dtype.name, np.float32))
-            for name, array in job.inputs.items()]
-
-
-def register_hooks(hooks):
-    """Install user op converters, replacing coremltools' own for those op names."""
-    if not hooks:
-        return
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import register_torch_op
-    for op_name, fn in hooks.items():
-        fn.__name__ = op_name      # the registry keys converters by function name
-        register_torch_op(fn, override=True)
+    def intermediates(self, job, path):
+        from backends.intermediates import save_torchscript
+        return save_torchscript(trace(job), job, path)
 
 
 def renamed_outputs(ct, spec, names):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from backends.base import Backend
-from backends.routes.v4 import register_hooks, tensor_types, trace
+from backends.torch_common import register_hooks, tensor_types, trace, watch_frontend
 
 
 class V9(Backend):
@@ -42,6 +42,13 @@ class V9(Backend):
         # fp32 weights and ops, like the NeuralNetwork routes: fp16 is then a runtime choice
         # (GPU / Neural Engine) that the bench measures, not baked into the file.
         return {"compute_precision": "fp32"}
+
+    def watch_ops(self):
+        return watch_frontend()
+
+    def intermediates(self, job, path):
+        from backends.intermediates import save_torchscript
+        return save_torchscript(self.capture(job), job, path)
 
 
 BACKEND = V9()

@@ -23,5 +23,9 @@ class V9Export(V9):
         program = torch.export.export(job.module, job.torch_inputs())
         return program.run_decompositions({})
 
+    def intermediates(self, job, path):
+        from backends.intermediates import save_exported
+        return save_exported(self.capture(job), job, path)
+
 
 BACKEND = V9Export()
