@@ -109,8 +109,19 @@ class Reference(object):
         return None if key is None else self.values[key]
 
 
-def load_reference(info, golden_inputs):
-    """``info`` is the worker's record of what it saved (conversion.json "intermediates")."""
+def load_reference(info, golden_inputs, golden_outputs=None):
+    """``info`` is the worker's record of what it saved (conversion.json "intermediates").
+    PyTorch's outputs (``golden_outputs``, by output name) join the reference under the
+    names the converted model gives them."""
+    reference = _intermediates(info, golden_inputs)
+    for name, value in (golden_outputs or {}).items():
+        if reference.get(name) is None:
+            reference.values[name] = value
+            reference._sanitized[sanitize(name)] = name
+    return reference
+
+
+def _intermediates(info, golden_inputs):
     if not info or "file" not in info:
         raise RuntimeError("the worker saved no PyTorch intermediates: {}".format(
             (info or {}).get("error", "no record")))
@@ -158,21 +169,72 @@ def evaluate(model_path, inputs, precision):
     return traced
 
 
-def compare(actual, expected):
-    """{"agree", "shape_coreml", "shape_pytorch", "max_abs_error", "snr_db"}; shapes that
-    differ only by size-1 axes are compared as one (NeuralNetwork keeps extra unit axes)."""
+MAX_PERMUTATIONS = 120   # candidate axis orders tried before a layout counts as unknown
+
+
+def compare(actual, expected, layouts=True):
+    """{"agree", "shape_coreml", "shape_pytorch", "max_abs_error", "snr_db"[, "layout"]}.
+
+    Shapes that differ only by size-1 axes are compared as one (NeuralNetwork keeps extra
+    unit axes). With ``layouts``, a value the converter laid out differently is compared
+    under that layout: its axes permuted (every axis order that fits the shapes is tried;
+    it agrees if one does), or the same numbers reshaped; "layout" says which. A layout
+    that cannot be told gives "agree": None, "layout": "differs" (not compared). Values of
+    different sizes never agree."""
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     result = {"shape_coreml": list(actual.shape), "shape_pytorch": list(expected.shape)}
-    if actual.shape != expected.shape:
-        if _squeezed(actual.shape) != _squeezed(expected.shape):
-            result["agree"] = False
-            return result
-        actual = actual.reshape(expected.shape)
-    result.update(agree=bool(metrics.within_tolerance(actual, expected, "fp32")),
-                  max_abs_error=_num(metrics.max_abs_error(actual, expected)),
-                  snr_db=_num(metrics.snr_db(actual, expected)))
+    if actual.shape == expected.shape or _squeezed(actual.shape) == _squeezed(expected.shape):
+        result.update(_measure(actual.reshape(expected.shape), expected))
+        return result
+    if not layouts or actual.size != expected.size:
+        result["agree"] = False
+        return result
+    core = expected.reshape(_squeezed(expected.shape))
+    orders = _axis_orders(_squeezed(actual.shape), list(core.shape), MAX_PERMUTATIONS)
+    source = actual.reshape(_squeezed(actual.shape))
+    best = None
+    for order in orders or []:
+        measured = _measure(np.transpose(source, order), core)
+        measured.update(layout="permuted", axes=list(order))
+        if measured["agree"]:
+            best = measured
+            break
+        if best is None or (measured["snr_db"] or -np.inf) > (best["snr_db"] or -np.inf):
+            best = measured
+    if best is None or not best["agree"]:
+        reshaped = _measure(actual.reshape(expected.shape), expected)
+        if reshaped["agree"]:
+            best = dict(reshaped, layout="reshaped")
+    if best is None:
+        best = {"agree": None, "layout": "differs"}
+    result.update(best)
     return result
+
+
+def _measure(actual, expected):
+    return {"agree": bool(metrics.within_tolerance(actual, expected, "fp32")),
+            "max_abs_error": _num(metrics.max_abs_error(actual, expected)),
+            "snr_db": _num(metrics.snr_db(actual, expected))}
+
+
+def _axis_orders(source, target, limit):
+    """Every order of ``source``'s axes giving ``target``'s shape (at most ``limit``; None
+    when there are more)."""
+    found = []
+
+    def extend(order):
+        if len(found) > limit:
+            return
+        if len(order) == len(target):
+            found.append(tuple(order))
+            return
+        for axis, size in enumerate(source):
+            if axis not in order and size == target[len(order)]:
+                extend(order + [axis])
+    if sorted(source) == sorted(target):
+        extend([])
+    return found if len(found) <= limit else None
 
 
 def _squeezed(shape):
@@ -186,25 +248,43 @@ def _num(x):
 # ---------------------------------------------------------------- the searches
 
 def first_divergence(spec, traced, reference):
-    """The first traced value that departs from PyTorch, as a report dict (or None)."""
+    """The first traced value that departs from PyTorch (a report dict, or None), and a
+    count of what was compared and why the rest was not ("counts")."""
     producers = dict((o, l) for l in layers_of(spec) for o in l.outputs)
     agreed = set()
-    compared = 0
+    counts = dict(traced=len(traced.order), compared=0, agree=0, permuted=0, reshaped=0,
+                  depart=0, constants=0, constants_compared=0, constants_without_twin=0,
+                  values_without_twin=0, layout_differs=0)
+    layout_differs, found = [], None
     for name in traced.order:
         expected = reference.get(name)
+        constant = traced.types.get(name) in CONSTANT_TYPES
+        counts["constants"] += constant
         if expected is None:
+            counts["constants_without_twin" if constant else "values_without_twin"] += 1
             continue
-        compared += 1
         result = compare(traced.values[name], expected)
+        if result["agree"] is None:
+            counts["layout_differs"] += 1
+            layout_differs.append({"name": name, "shape_coreml": result["shape_coreml"],
+                                   "shape_pytorch": result["shape_pytorch"]})
+            continue
+        counts["compared"] += 1
+        counts["constants_compared"] += constant
         if result["agree"]:
             agreed.add(name)
+            counts["agree"] += 1
+            if result.get("layout") in ("permuted", "reshaped"):
+                counts[result["layout"]] += 1
             continue
-        layer = producers.get(name)
-        found = describe(layer, name, traced, producers, agreed)
-        found.update(result)
-        found["note"] = shape_note(layer, traced, result, reference)
-        return found, compared
-    return None, compared
+        counts["depart"] += 1
+        if found is None:
+            layer = producers.get(name)
+            found = describe(layer, name, traced, producers, agreed)
+            found.update(result)
+            found["note"] = shape_note(layer, traced, result, reference)
+    counts["layout_differs_values"] = layout_differs[:20]
+    return found, counts
 
 
 CONSTANT_TYPES = ("const", "loadConstant", "loadConstantND")
@@ -260,6 +340,9 @@ def _input(name, traced, producers, good):
 
 def shape_note(layer, traced, result, reference):
     """For a shape change that differs: which axes grow or shrink, Core ML vs PyTorch."""
+    if result.get("layout") == "permuted":
+        return "Core ML holds this value with its axes in another order; compared in " \
+               "PyTorch's order (Core ML axes {}), the values differ".format(result["axes"])
     if layer is None or not layer.inputs or result["shape_coreml"] == result["shape_pytorch"]:
         return None
     source = traced.values.get(layer.inputs[0])
@@ -303,7 +386,7 @@ def output_errors(outputs, golden, precision="fp32"):
         if outputs is None or name not in outputs:
             found[name] = {"missing": True}
             continue
-        result = compare(outputs[name], golden[key])
+        result = compare(outputs[name], golden[key], layouts=False)   # the user's layout
         if result.get("snr_db") is not None:
             result["agree"] = bool(result["agree"] or precision == "fp16" and
                                    result["snr_db"] >= metrics.FP16_MIN_SNR_DB)

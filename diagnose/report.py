@@ -30,11 +30,43 @@ def render(d):
                 lines += _inputs(stopped.get("inputs", []))
         for name, o in sorted(d.get("outputs", {}).items()):
             lines.append("  output {:<14} {}".format(name, _error(o)))
+        odd = d.get("departs_yet_outputs_match")
+        if odd:
+            lines.append("  note: every output matches, yet {} {!r} -> {} departs from PyTorch's "
+                         "value of that name (shape Core ML {}, PyTorch {}): a reused name, "
+                         "not a fault".format(odd["type"], odd["name"], odd["output"],
+                                              odd["shape_coreml"], odd["shape_pytorch"]))
         if d.get("reference"):
-            lines.append("  compared {} of {} traced values with {}".format(
-                d.get("compared"), d.get("traced"), d["reference"]))
+            lines += _share(d.get("counts") or {}, d["reference"])
     lines.append("  written {}".format(d["file"]))
     return "\n".join(lines)
+
+
+def _share(c, reference):
+    """How much of the traced model was held against PyTorch, and why the rest was not."""
+    traced = c.get("traced") or 0
+    share = 100.0 * c.get("compared", 0) / traced if traced else 0.0
+    constants, compared = c.get("constants", 0), c.get("compared", 0)
+    kept = c.get("constants_compared", 0)
+    first = "  compared {} of {} traced values ({:.0f} %; {} of {} computed values, {} of {} " \
+            "constants) with {}: {} agree".format(
+                compared, traced, share, compared - kept, traced - constants, kept, constants,
+                reference, c.get("agree"))
+    through = [("under permuted axes", c.get("permuted")), ("reshaped", c.get("reshaped"))]
+    through = ["{} {}".format(n, what) for what, n in through if n]
+    if through:
+        first += " ({})".format(", ".join(through))
+    if c.get("depart"):
+        first += ", {} depart".format(c["depart"])
+    rest = [("converter-made constants (op settings, folded weights)",
+             c.get("constants_without_twin")),
+            ("values with no PyTorch twin", c.get("values_without_twin")),
+            ("values whose layout differs (not compared)", c.get("layout_differs"))]
+    rest = ["{} {}".format(n, what) for what, n in rest if n]
+    lines = [first]
+    if rest:
+        lines.append("  not compared: " + ", ".join(rest))
+    return lines
 
 
 def _layer(layer, precision):

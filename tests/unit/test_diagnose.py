@@ -36,9 +36,51 @@ HOOKS = {"v4": {"relu": relu}, "v9": {"relu": relu}, "v9-export": {"relu": relu}
 '''
 
 
+# One ReLU in the middle of PANNs MobileNetV1 (the 14th of 28) converted with the wrong sign,
+# every other one converted right. The hook writes the name of the node it broke beside
+# itself, so the test knows where the fault is without asking diagnose.
+MID_RELU = '''
+import os
+PLANTED = os.path.join(os.path.dirname(__file__), "planted.txt")
+FAULT_AT = 14
+_count = [0]
+
+
+def _faulty(name):
+    _count[0] += 1
+    if _count[0] != FAULT_AT:
+        return False
+    with open(PLANTED, "w") as f:
+        f.write(name)
+    return True
+
+
+def relu_mil(context, node):
+    from coremltools.converters.mil import Builder as mb
+    x = context[node.inputs[0]]
+    if _faulty(node.name):
+        x = mb.mul(x=x, y=-1.0)
+    context.add(mb.relu(x=x, name=node.name))
+
+
+def relu_onnx(builder, node, graph, err):
+    name, source = node.name or node.outputs[0], node.inputs[0]
+    if _faulty(node.outputs[0]):
+        builder.add_activation(name + "_negated", "LINEAR", source, name + "_negated",
+                               params=[-1.0, 0.0])
+        source = name + "_negated"
+    builder.add_activation(name, "RELU", source, node.outputs[0])
+
+
+HOOKS = {"v3": {"Relu": relu_onnx, "Pad": pad_per_axis}, "v4": {"relu": relu_mil},
+         "v9": {"relu": relu_mil}, "v9-export": {"relu": relu_mil}}
+'''
+
+
 def have_env(route):
     env = {"v3": "v3", "v4": "v4"}.get(route)
-    return env is None or (ROOT / ".tox" / env / "bin" / "python").exists()
+    return env is None or (ROOT / ".tox" / env / "bin" / "python").exists() or \
+        bool(os.environ.get("COREML_ROUTES_PYTHON_" + env.upper()))
 
 
 def diagnose(tmp_path, route, model, *extra, hooks=None):
@@ -89,6 +131,39 @@ def test_wrong_sign_relu_is_named(tmp_path, route, expected):
     assert d["verdict"] == "diverges"
     assert d["layer"]["type"] == expected
     assert d["layer"]["shape_coreml"] == d["layer"]["shape_pytorch"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route,relu_type", [("v3", "activation"), ("v4", "activation"),
+                                             ("v9", "relu"), ("v9-export", "relu")])
+def test_a_fault_mid_pann_is_named(tmp_path, route, relu_type):
+    """The real MobileNetV1, one wrong ReLU half-way: diagnose names that ReLU, not anything
+    before it (v9's transposed front end included), and every value before it agrees."""
+    from diagnose.divergence import sanitize
+    hooks = (ROOT / "examples" / "hooks_pad.py").read_text() + MID_RELU   # v3: its Pad fix too
+    d, text = diagnose(tmp_path, route, "pann_mobilenetv1", hooks=hooks)
+    planted = (tmp_path / "planted.txt").read_text()
+    assert d["verdict"] == "diverges", text
+    assert d["layer"]["type"] == relu_type
+    assert d["layer"]["output"] in (planted, sanitize(planted)), text
+    assert d["layer"]["shape_coreml"] == d["layer"]["shape_pytorch"]
+    counts = d["counts"]
+    assert counts["agree"] >= 40 and counts["layout_differs"] == 0   # all before it agree
+    assert not d["outputs"]["clip_output"]["agree"]       # and the fault reaches the output
+    assert "first divergent layer: {} ".format(relu_type) in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["v9", "v9-export"])
+def test_clean_pann_matches_through_layout_changes(tmp_path, route):
+    """ct 9 moves a transpose across the front end's pow/add: those values are compared in
+    PyTorch's axis order, and agree."""
+    d, text = diagnose(tmp_path, route, "pann_mobilenetv1")
+    assert d["verdict"] == "matches", text
+    counts = d["counts"]
+    assert counts["permuted"] >= 3 and counts["depart"] == 0
+    assert counts["compared"] - counts["constants_compared"] >= 110      # of 113 computed
+    assert "compared {} of {} traced values".format(counts["compared"], counts["traced"]) in text
 
 
 @pytest.mark.slow
@@ -179,8 +254,8 @@ def test_first_divergence_on_a_spec():
     traced("a", "activation", np.ones((2, 3)), "r")
     traced("b", "constantPad", np.ones((3, 4)), "p")
     reference = Reference({"a": np.ones((2, 3)), "b": np.ones((2, 5))}, "test")
-    found, compared = first_divergence(builder.spec, traced, reference)
-    assert compared == 2
+    found, counts = first_divergence(builder.spec, traced, reference)
+    assert counts["compared"] == 2 and counts["depart"] == 1
     assert (found["type"], found["name"], found["output"]) == ("constantPad", "p", "b")
     assert found["inputs"][0]["producer"] == {"type": "activation", "name": "r"}
     assert found["inputs"][0]["checked"]
