@@ -162,11 +162,11 @@ class OpsSeen(object):
     def misses(self, keys):
         """{key: [closest op names]} for each hook key that names no op seen."""
         names = sorted(self.counts)
+        lowered = dict((n.lower(), n) for n in names)
         found = {}
         for key in keys:
             if key in self.counts or key in self.other_keys:
                 continue
-            lowered = dict((n.lower(), n) for n in names)
             close = difflib.get_close_matches(key.lower(), list(lowered), n=3, cutoff=0.5)
             found[key] = [lowered[c] for c in close] or names[:3]
         return found

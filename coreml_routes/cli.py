@@ -8,7 +8,8 @@ import sys
 
 from coreml_routes.errors import UserError
 
-SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose", "export_xctest"]
+SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose", "ops",
+               "export_xctest"]
 
 
 def build_parser():

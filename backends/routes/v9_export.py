@@ -12,6 +12,7 @@ from backends.sources import TORCHSCRIPT
 class V9Export(V9):
     name = "v9-export"
     summary = "torch.export -> coremltools 9 ct.convert (ML Program)"
+    hook_kind = "torch.export (ATen) op -> MIL composite (register_torch_op)"
 
     def accepts(self, source):
         if source.kind == TORCHSCRIPT:
