@@ -12,8 +12,10 @@ breaks:
     env with the inputs it really receives, down to the smallest one that still fails; name
     that module, its type, the op being converted and the converter's message;
   - outputs diverge from PyTorch: evaluate the Core ML model with the reference evaluator and
-    compare every intermediate blob / var with PyTorch's value of the same name; name the
-    first layer that departs (type, name, shapes, error) and its inputs;
+    compare every intermediate blob / var with PyTorch's value of the same name (in
+    PyTorch's axis order when the converter permuted them); name the first layer that
+    departs (type, name, shapes, error) and its inputs, and say how many values were
+    compared;
   - --precision fp16: the first layer whose fp16 emulation overflows (inf/NaN) or falls
     below the fp16 SNR threshold against the fp32 evaluation.
 Prints a report and writes DIR/<model>/<route>/diagnosis.json (diagnosis-fp16.json).
