@@ -177,39 +177,49 @@ def compare(actual, expected, layouts=True):
 
     Shapes that differ only by size-1 axes are compared as one (NeuralNetwork keeps extra
     unit axes). With ``layouts``, a value the converter laid out differently is compared
-    under that layout: its axes permuted (every axis order that fits the shapes is tried;
-    it agrees if one does), or the same numbers reshaped; "layout" says which. A layout
-    that cannot be told gives "agree": None, "layout": "differs" (not compared). Values of
-    different sizes never agree."""
+    under that layout: its axes permuted (every axis order that fits the shapes is tried,
+    also for equal shapes such as a square; it agrees if one does), or the same numbers
+    reshaped; "layout" says which. A layout that cannot be told gives "agree": None,
+    "layout": "differs" (not compared). Values of different sizes never agree."""
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     result = {"shape_coreml": list(actual.shape), "shape_pytorch": list(expected.shape)}
-    if actual.shape == expected.shape or _squeezed(actual.shape) == _squeezed(expected.shape):
-        result.update(_measure(actual.reshape(expected.shape), expected))
-        return result
-    if not layouts or actual.size != expected.size:
-        result["agree"] = False
-        return result
-    core = expected.reshape(_squeezed(expected.shape))
-    orders = _axis_orders(_squeezed(actual.shape), list(core.shape), MAX_PERMUTATIONS)
+    same = _squeezed(actual.shape) == _squeezed(expected.shape)
+    if same:
+        found = _measure(actual.reshape(expected.shape), expected)
+    elif layouts and actual.size == expected.size:
+        found = {"agree": None, "layout": "differs"}
+    else:
+        found = {"agree": False}
+    if layouts and not found["agree"] and actual.size == expected.size:
+        other = _other_layout(actual, expected)
+        if other is not None and (other["agree"] or not same):
+            found = other
+    result.update(found)
+    return result
+
+
+def _other_layout(actual, expected):
+    """The measure of ``actual`` under the first axis order (or reshape) that agrees with
+    ``expected``; else the closest axis order tried; None when none fits."""
     source = actual.reshape(_squeezed(actual.shape))
+    target = expected.reshape(_squeezed(expected.shape))
+    orders = _axis_orders(list(source.shape), list(target.shape), MAX_PERMUTATIONS) or []
     best = None
-    for order in orders or []:
-        measured = _measure(np.transpose(source, order), core)
+    for order in orders:
+        if list(order) == list(range(source.ndim)):
+            continue   # that is the plain comparison
+        measured = _measure(np.transpose(source, order), target)
         measured.update(layout="permuted", axes=list(order))
         if measured["agree"]:
-            best = measured
-            break
+            return measured
         if best is None or (measured["snr_db"] or -np.inf) > (best["snr_db"] or -np.inf):
             best = measured
-    if best is None or not best["agree"]:
+    if source.shape != target.shape:
         reshaped = _measure(actual.reshape(expected.shape), expected)
         if reshaped["agree"]:
-            best = dict(reshaped, layout="reshaped")
-    if best is None:
-        best = {"agree": None, "layout": "differs"}
-    result.update(best)
-    return result
+            return dict(reshaped, layout="reshaped")
+    return best
 
 
 def _measure(actual, expected):

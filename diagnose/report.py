@@ -44,29 +44,34 @@ def render(d):
 
 def _share(c, reference):
     """How much of the traced model was held against PyTorch, and why the rest was not."""
-    traced = c.get("traced") or 0
-    share = 100.0 * c.get("compared", 0) / traced if traced else 0.0
-    constants, compared = c.get("constants", 0), c.get("compared", 0)
-    kept = c.get("constants_compared", 0)
-    first = "  compared {} of {} traced values ({:.0f} %; {} of {} computed values, {} of {} " \
-            "constants) with {}: {} agree".format(
-                compared, traced, share, compared - kept, traced - constants, kept, constants,
-                reference, c.get("agree"))
-    through = [("under permuted axes", c.get("permuted")), ("reshaped", c.get("reshaped"))]
-    through = ["{} {}".format(n, what) for what, n in through if n]
+    traced, compared = c.get("traced") or 0, c.get("compared", 0)
+    constants, kept = c.get("constants", 0), c.get("constants_compared", 0)
+    agree = "{} agree".format(c.get("agree"))
+    through = [_count(c.get("permuted"), "with permuted axes"), _count(c.get("reshaped"), "reshaped")]
+    through = [t for t in through if t]
     if through:
-        first += " ({})".format(", ".join(through))
+        agree += " ({})".format(", ".join(through))
     if c.get("depart"):
-        first += ", {} depart".format(c["depart"])
-    rest = [("converter-made constants (op settings, folded weights)",
-             c.get("constants_without_twin")),
-            ("values with no PyTorch twin", c.get("values_without_twin")),
-            ("values whose layout differs (not compared)", c.get("layout_differs"))]
-    rest = ["{} {}".format(n, what) for what, n in rest if n]
-    lines = [first]
+        agree += ", {} depart".format(c["depart"])
+    lines = ["  compared {} of {} traced values ({:.0f} %) with {}:".format(
+                 compared, traced, 100.0 * compared / traced if traced else 0.0, reference),
+             "    {} of {} computed values, {} of {} constants; {}".format(
+                 compared - kept, traced - constants, kept, constants, agree)]
+    rest = [_count(c.get("constants_without_twin"),
+                   "converter-made constants (op settings, folded weights)"),
+            _count(c.get("values_without_twin"), "values with no PyTorch twin"),
+            _count(c.get("layout_differs"), "values whose layout differs")]
+    rest = [r for r in rest if r]
     if rest:
         lines.append("  not compared: " + ", ".join(rest))
     return lines
+
+
+def _count(n, what):
+    """'3 values ...' / '1 value ...'; None for none."""
+    if not n:
+        return None
+    return "{} {}".format(n, what.replace("values", "value", 1) if n == 1 else what)
 
 
 def _layer(layer, precision):

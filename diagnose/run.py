@@ -95,17 +95,21 @@ def evaluate(folder, record, precision):
     found["reference"] = reference.source
     found["layer"], found["counts"] = divergence.first_divergence(spec, traced, reference)
     found["compared"], found["traced"] = found["counts"]["compared"], found["counts"]["traced"]
-    outputs_ok = traced.error is None and all(o.get("agree") for o in found["outputs"].values())
-    if outputs_ok:
-        # A value that departs while every output matches is a name the converter reused for
-        # something else, not a fault: shown, never the verdict.
-        found["verdict"] = "matches"
-        found["departs_yet_outputs_match"] = found.pop("layer")
-        found["layer"] = None
-    elif found["layer"]:
-        found["verdict"] = "diverges"
-    elif traced.error is not None:
-        found["verdict"] = "evaluator stopped"
-    else:
-        found["verdict"] = "diverges (no matched layer departs)"
+    found["verdict"] = verdict(found, traced.error)
     return found
+
+
+def verdict(found, error):
+    """The fp32 verdict. A value that departs while every output matches is a name the
+    converter reused for something else, not a fault: moved to a note, never the verdict."""
+    outputs_ok = error is None and all(o.get("agree") for o in found["outputs"].values())
+    if outputs_ok:
+        if found.get("layer"):
+            found["departs_yet_outputs_match"] = found["layer"]
+        found["layer"] = None
+        return "matches"
+    if found.get("layer"):
+        return "diverges"
+    if error is not None:
+        return "evaluator stopped"
+    return "diverges (no matched layer departs)"

@@ -261,3 +261,74 @@ def test_first_divergence_on_a_spec():
     assert found["inputs"][0]["checked"]
     assert "axis 0 +1, axis 1 +1 (Core ML), PyTorch changes axis 1 +2" in found["note"]
     assert "padAmounts: [1,0,0,1]" in found["params"]
+
+
+def test_a_permuted_layout_is_compared_in_pytorch_order():
+    from diagnose.divergence import compare
+    torch_value = np.arange(2 * 3 * 5, dtype=np.float64).reshape(1, 2, 3, 5)
+    coreml = torch_value.transpose(0, 1, 3, 2)            # ct 9 moved a transpose across
+    result = compare(coreml, torch_value)
+    assert result["agree"] and result["layout"] == "permuted"
+    result = compare(coreml + 1.0, torch_value)           # permuted and wrong: it departs
+    assert result["agree"] is False and result["layout"] == "permuted"
+    square = np.random.RandomState(0).rand(4, 4)
+    assert compare(square.T, square)["agree"]             # equal shapes, axes swapped
+    assert not compare(square.T, square, layouts=False)["agree"]
+    assert not compare(coreml, torch_value, layouts=False)["agree"]   # model outputs
+
+
+def test_reshaped_unknown_and_resized_layouts():
+    from diagnose.divergence import compare
+    value = np.arange(12, dtype=np.float64)
+    assert compare(value.reshape(2, 6), value.reshape(3, 4))["layout"] == "reshaped"
+    unknown = compare(value[::-1].reshape(2, 6), value.reshape(3, 4))
+    assert unknown["agree"] is None and unknown["layout"] == "differs"   # not compared
+    assert compare(np.ones((2, 6)), np.ones((2, 5)))["agree"] is False   # sizes differ
+
+
+def test_axis_orders_are_all_found_up_to_a_limit():
+    from diagnose.divergence import _axis_orders
+    assert _axis_orders([3, 5, 3], [3, 3, 5], 10) == [(0, 2, 1), (2, 0, 1)]
+    assert _axis_orders([2] * 6, [2] * 6, 120) is None                   # 720 orders
+    assert _axis_orders([2, 3], [2, 4], 10) == []
+
+
+def test_counts_say_what_was_compared_and_why_not():
+    from diagnose.divergence import Reference, Traced, first_divergence
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(2, 3))], [("c", None)],
+                                   disable_rank5_shape_mapping=True)
+    builder.add_transpose("t", [1, 0], "x", "a")
+    builder.add_activation("r", "RELU", "a", "b")
+    builder.add_activation("s", "SIGMOID", "b", "c")
+    x = np.arange(6.0).reshape(2, 3) - 2
+    traced = Traced()
+    traced("w", "loadConstantND", np.ones(3), "w")             # converter-made constant
+    traced("a", "transpose", x.T, "t")                         # PyTorch kept (2, 3)
+    traced("b", "activation", np.maximum(x.T, 0), "r")
+    traced("c", "activation", np.maximum(x.T, 0), "s")         # wrong: no sigmoid
+    traced("d", "activation", np.zeros(4), "q")                # no PyTorch twin
+    reference = Reference({"a": x, "b": np.maximum(x, 0), "c": 1 / (1 + np.exp(-np.maximum(x, 0)))},
+                          "test")
+    found, counts = first_divergence(builder.spec, traced, reference)
+    assert (found["name"], found["output"]) == ("s", "c")
+    assert "axes in another order" in found["note"]
+    assert dict((k, counts[k]) for k in ("traced", "compared", "agree", "permuted", "depart",
+                                         "constants", "constants_without_twin",
+                                         "values_without_twin")) == dict(
+        traced=5, compared=3, agree=2, permuted=2, depart=1, constants=1,
+        constants_without_twin=1, values_without_twin=1)
+
+
+def test_outputs_that_all_match_are_never_diverges():
+    from diagnose.run import verdict
+    layer = {"type": "pow", "name": "var_52", "output": "var_52"}
+    found = {"outputs": {"y": {"agree": True}}, "layer": dict(layer)}
+    assert verdict(found, None) == "matches"
+    assert found["layer"] is None and found["departs_yet_outputs_match"] == layer
+    found = {"outputs": {"y": {"agree": False}}, "layer": dict(layer)}
+    assert verdict(found, None) == "diverges"
+    assert verdict({"outputs": {"y": {"agree": False}}, "layer": None}, None) == \
+        "diverges (no matched layer departs)"
+    assert verdict({"outputs": {}, "layer": None}, RuntimeError("x")) == "evaluator stopped"
