@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 
@@ -19,34 +20,51 @@ A hook key that matches none of them does nothing; convert and diagnose warn abo
 
 def register(subparsers):
     import backends
+    from coreml_routes import model_args
     p = subparsers.add_parser("ops", help="list the op names a hook can take on a route",
                               description=HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--route", required=True, metavar="ROUTE",
                    help="conversion route: " + ", ".join(backends.all_routes()))
-    p.add_argument("--model", required=True, metavar="NAME", help="zoo model")
-    p.set_defaults(run=run, samples=32000, hooks=None, checkpoint=None)
+    model_args.add_arguments(p)      # a zoo model or your own, as for convert
+    p.set_defaults(run=run, hooks=None)
 
 
 def run(args) -> int:
     from backends.runner import BadInput, convert_isolated
-    from coreml_routes.convert import resolve
-    from coreml_routes.envs import child_env, env_python
+    from coreml_routes import model_args
+    from coreml_routes.convert import resolve_route
+    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
     from coreml_routes.errors import UserError
 
-    backend, entry = resolve(args)
-    with tempfile.TemporaryDirectory(prefix="coreml-routes-ops-") as scratch:
-        try:
-            record = convert_isolated(env_python(backend), backend.name, entry.name, scratch,
-                                      args.samples, env=child_env())
+    backend = resolve_route(args)
+    with tempfile.TemporaryDirectory(prefix="coreml-routes-ops-") as tmp:
+        request = model_args.resolve(args, tmp)
+        reason = backend.accepts(request.source)
+        if reason:
+            raise UserError("route {} is not applicable to {}: {}".format(
+                backend.name, args.model, reason))
+        python = env_python(backend)
+        if request.requirements:
+            try:
+                python = overlay_python(backend, python, request.requirements)
+            except EnvFailure as e:
+                raise UserError("route {}: {}".format(backend.name, e))
+        try:   # into the scratch folder: build/ is left alone
+            record = convert_isolated(python, backend.name, request.source.spec,
+                                      os.path.join(tmp, "build"), request.samples,
+                                      weights=request.weights_npz, env=child_env(),
+                                      name=request.name, inputs=request.inputs_npz,
+                                      outputs=request.outputs)
         except BadInput as e:
             raise UserError(str(e).replace("error: ", "", 1))
     ops = record.get("converter_ops")
     if not ops:
         sys.stderr.write("failed: {} by {} at stage {} before its converter saw any op: {}\n"
-                         .format(entry.name, backend.name, record.get("stage"), record.get("error")))
+                         .format(request.name, backend.name, record.get("stage"),
+                                 record.get("error")))
         return 1
-    print(render(backend, entry.name, ops))
+    print(render(backend, request.name, ops))
     if record["status"] != "ok":
         print("note: the conversion then fails (stage {}: {}); the list has every node the "
               "converter was given".format(record.get("stage"), record.get("error")))
