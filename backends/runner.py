@@ -73,11 +73,11 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     return record
 
 
-def relay_warnings(stderr, out=None):
+def relay_warnings(stderr):
     """The worker's ``warning:`` lines (e.g. a hook that matches no op) are for the user."""
     for line in (stderr or "").splitlines():
         if line.startswith("warning: "):
-            (out or sys.stderr).write(line + "\n")
+            sys.stderr.write(line + "\n")
 
 
 def crash_record(route, model, samples, staging, code, stderr):
