@@ -6,10 +6,10 @@ inside a tox env (with its own python). Runs on Python 3.7.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
-import sys
 
 from backends.base import BadInput, last_line, read_json, write_json_atomic
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
@@ -33,13 +33,17 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     The child writes into a staging folder. A successful run replaces the route folder in
     one rename. A failed run never replaces an earlier good one: with none, its
     record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
+    Bad input and an interrupt (KeyboardInterrupt, re-raised) leave nothing behind: the
+    staging folder and any folder this call created are removed. Staging folders of
+    processes that are gone (an earlier run killed hard) are swept first.
     ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
     """
     from backends.sources import parse
     name = name or parse(model).default_name
     final = route_dir(out_root, name, route)
     parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
+    created = make_dirs(parent)
+    sweep_stale_staging(parent)
     staging = os.path.join(parent, ".{}.staging-{}".format(route, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     cmd = [python, "-m", "backends.worker", "--route", route, "--model", model, "--name", name,
@@ -54,14 +58,18 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--hooks", hooks]
     cmd += list(extra_args)
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=timeout, env=env)
-        code, stderr = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired:
-        code, stderr = None, "timed out after {} s".format(timeout)
-    if code == EXIT_BAD_INPUT:
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, timeout=timeout, env=env)
+            code, stderr = proc.returncode, proc.stderr
+        except subprocess.TimeoutExpired:
+            code, stderr = None, "timed out after {} s".format(timeout)
+        if code == EXIT_BAD_INPUT:
+            raise BadInput(last_line(stderr) or "the worker rejected the request")
+    except (BadInput, KeyboardInterrupt):   # subprocess.run has ended the child by now
         shutil.rmtree(staging, ignore_errors=True)
-        raise BadInput(last_line(stderr) or "the worker rejected the request")
+        remove_if_empty(created)
+        raise
 
     record = read_json(os.path.join(staging, "conversion.json"))
     if record is None or code != 0 and record.get("status") == "ok":
@@ -70,6 +78,49 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
     return record
+
+
+STAGING = re.compile(r"^\.(?P<route>.+)\.staging-(?P<pid>\d+)$")
+
+
+def sweep_stale_staging(folder):
+    """Remove ``.<route>.staging-<pid>`` folders whose process no longer exists."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = STAGING.match(name)
+        if match and not process_exists(int(match.group("pid"))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's process
+        return True
+    return True
+
+
+def make_dirs(path):
+    """os.makedirs, returning the folders it created (innermost last)."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    os.makedirs(missing[0] if missing else path, exist_ok=True)
+    return list(reversed(missing))
+
+
+def remove_if_empty(folders):
+    for folder in reversed(folders):   # innermost first
+        try:
+            os.rmdir(folder)
+        except OSError:                # not empty (someone else wrote there), or gone
+            return
 
 
 def crash_record(route, model, samples, staging, code, stderr):
@@ -107,10 +158,9 @@ def record_failure(out_root, name, route, stage, error, **facts):
 
 def publish(staging, final, record):
     os.makedirs(staging, exist_ok=True)
-    for leftover in (PROGRESS_FILE,):
-        path = os.path.join(staging, leftover)
-        if os.path.exists(path):
-            os.remove(path)
+    progress = os.path.join(staging, PROGRESS_FILE)
+    if os.path.exists(progress):
+        os.remove(progress)
     earlier = read_json(os.path.join(final, "conversion.json"))
     if record["status"] != "ok" and (earlier or {}).get("status") == "ok":
         # Keep the earlier conversion; put this failure beside it.
@@ -134,7 +184,3 @@ def signal_name(number):
 
 def tail(text, lines=15):
     return "\n".join((text or "").rstrip().splitlines()[-lines:])
-
-
-def this_python():
-    return sys.executable
