@@ -29,8 +29,8 @@ job = Job(Pool3d().eval(), OrderedDict(x=np.ones((1, 2, 4, 4, 4), np.float32)), 
 try:
     backend.convert(job, Stages())
 except ConversionError as e:
-    print(e.stage)
-    print(e)
+    print("stage: " + e.stage)
+    print("error: " + str(e).replace("\n", " "))
 """
 
 
@@ -44,8 +44,10 @@ def test_v3_failure_names_our_remedies_not_onnx_coremls(route, tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert done.returncode == 0, done.stderr
-    stage, message = done.stdout.split("\n", 1)
-    assert stage == "convert"
+    said = dict(line.split(": ", 1) for line in done.stdout.splitlines()
+                if line.startswith(("stage: ", "error: ")))
+    assert said["stage"] == "convert"
+    message = said["error"]
     assert "MaxPool" in message and "provided number axes 5 not supported" in message
     assert "minimum_ios_deployment_target" not in message and "Please try" not in message
     assert "--hooks" in message and "coreml-routes diagnose --route v3" in message
