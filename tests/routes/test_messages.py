@@ -30,7 +30,7 @@ try:
     backend.convert(job, Stages())
 except ConversionError as e:
     print("stage: " + e.stage)
-    print("error: " + str(e).replace("\n", " "))
+    print("error: " + str(e).replace("\\n", " "))
 """
 
 
