@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 
 import backends
 from backends.base import read_json, write_json_atomic
-from backends.runner import BadInput, convert_isolated
+from backends.runner import BadInput, convert_isolated, interrupts_once
 
 RESULTS_SCHEMA = 1
 
@@ -42,9 +41,9 @@ def main(argv=None):
         sys.stderr.write("error: {}\n".format(e))
         return 2
 
-    signal.signal(signal.SIGTERM, _interrupt)   # tox escalates Ctrl-C to SIGTERM: clean up too
     try:
-        return convert_all(args)
+        with interrupts_once():
+            return convert_all(args)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: finished conversions are kept, the one in progress was "
                          "removed\n")
@@ -103,10 +102,6 @@ class Progress(object):
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def record_result(results_dir, route, model, record):

@@ -5,11 +5,13 @@ inside a tox env (with its own python). Runs on Python 3.7.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 
 from backends.base import BadInput, last_line, read_json, write_json_atomic
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
@@ -78,6 +80,30 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
     return record
+
+
+@contextlib.contextmanager
+def interrupts_once():
+    """Within: Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt once; later ones are
+    ignored, so that the clean-up they started is not cut short (tox follows SIGINT with
+    SIGTERM). The previous handlers come back on exit."""
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield   # only the main thread may set handlers; it gets the interrupt anyway
+        return
+    previous = dict((n, signal.getsignal(n)) for n in numbers)
+
+    def interrupted(signum, frame):
+        for number in numbers:
+            signal.signal(number, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    for number in numbers:
+        signal.signal(number, interrupted)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 STAGING = re.compile(r"^\.(?P<route>.+)\.staging-(?P<pid>\d+)$")

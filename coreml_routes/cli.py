@@ -52,8 +52,10 @@ def main(argv=None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from backends.runner import interrupts_once
     try:
-        return args.run(args)
+        with interrupts_once():
+            return args.run(args)
     except UserError as e:
         sys.stderr.write("error: {}\n".format(e))
         return 2
