@@ -160,3 +160,36 @@ def test_stress_column_only_where_a_stress_input_was_measured(tmp_path):
     headers, rows = report.model_table("m1", hosts, conversions)
     column = headers.index("fp16, full-scale 1 kHz tone")
     assert "inf/NaN first at conv_7" in rows[0][column]
+
+
+def test_report_writes_the_readme_sample_between_its_markers_only(tmp_path):
+    write_fixture(tmp_path)
+    readme = tmp_path / "PROJECT.md"
+    readme.write_text("# Title\n\nprose\n<!-- sample-table -->\n| pasted | by hand |\n"
+                      "<!-- /sample-table -->\n\n## After\n")
+    assert cli.main(["report", "--results", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nprose\n<!-- sample-table -->\n`m1`")
+    assert text.endswith("<!-- /sample-table -->\n\n## After\n")
+    assert "pasted" not in text
+    v3 = next(l for l in text.splitlines() if l.startswith("| v3 "))
+    assert "2.0 MB" in v3 and "10 layers" in v3 and "SNR ≥ 101.2 dB" in v3
+    assert "linux CPU_ONLY" in text and "mac CPU_ONLY" in text and "CPU_AND_GPU |" not in text
+    assert "1.50 M" not in text     # parameters: in the full table only
+
+
+def test_report_refuses_a_readme_without_markers_before_writing(tmp_path, capsys):
+    write_fixture(tmp_path)
+    readme = tmp_path / "PROJECT.md"
+    readme.write_text("# no markers\n")
+    assert cli.main(["report", "--results", str(tmp_path), "--readme", str(readme)]) == 2
+    assert "no such file with <!-- sample-table -->" in capsys.readouterr().err
+    assert not (tmp_path / "README.md").exists() and readme.read_text() == "# no markers\n"
+
+
+def test_report_finds_the_readme_beside_the_results_folder(tmp_path):
+    (tmp_path / "results").mkdir()
+    write_fixture(tmp_path / "results")
+    (tmp_path / "README.md").write_text("<!-- sample-table -->\nold\n<!-- /sample-table -->\n")
+    assert cli.main(["report", "--results", str(tmp_path / "results")]) == 0
+    assert "| v3 " in (tmp_path / "README.md").read_text()
