@@ -27,7 +27,7 @@ class V3(Backend):
         return None   # every source: modules and archives through torch.onnx.export
 
     def load_toolchain(self):
-        # onnx before torch: with torch first, onnx.shape_inference segfaults (GUIDE §1).
+        # onnx before torch: with torch first, onnx.shape_inference segfaults.
         import onnx
         import onnx_coreml
         import coremltools

@@ -150,11 +150,10 @@ def test_failed_op_is_read_from_the_traceback():
 
     def convert_single_node(node):
         raise TypeError("only 0-dimensional arrays can be converted to Python scalars")
-    try:
+    with pytest.raises(ConversionError) as info:
         with Stages()("convert"):
             convert_single_node(Node())
-    except ConversionError as e:
-        assert failed_op(e) == {"type": "int", "name": "29", "outputs": ["29"]}
+    assert failed_op(info.value) == {"type": "int", "name": "29", "outputs": ["29"]}
 
 
 def test_names_and_shapes():
