@@ -239,7 +239,7 @@ def render(hosts, conversions, out_dir):
 
 SAMPLE_MODEL = "pann_mobilenetv1"
 SAMPLE_START, SAMPLE_END = "<!-- sample-table -->", "<!-- /sample-table -->"
-SAMPLE_DROPPED = ("convert s", "parameters (spec)")
+SAMPLE_DROPPED = ("convert s", "parameters (spec)", "timing")
 
 
 def sample(hosts, conversions):
