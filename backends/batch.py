@@ -3,8 +3,10 @@
     python -m backends.batch --route v3 [--route ...] [--models a b] [--out build] [--results results]
         [--hooks FILE]
 
-One line per model as it goes; ``results/conversion-<route>.json`` gets one entry per model
-(entries for other models are kept; the file is replaced atomically). Runs on Python 3.7.
+One line per model as it goes (under a progress bar on a terminal);
+``results/conversion-<route>.json`` gets one entry per model (entries for other models are
+kept; the file is replaced atomically). Ctrl-C removes the conversion in progress, prints one
+line and exits 130. Runs on Python 3.7.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import time
 
 import backends
 from backends.base import read_json, write_json_atomic
-from backends.runner import BadInput, convert_isolated
+from backends.runner import BadInput, convert_isolated, interrupts_once
 
 RESULTS_SCHEMA = 1
 
@@ -39,12 +41,22 @@ def main(argv=None):
         sys.stderr.write("error: {}\n".format(e))
         return 2
 
+    try:
+        with interrupts_once():
+            return convert_all(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: finished conversions are kept, the one in progress was "
+                         "removed\n")
+        return 130
+
+
+def convert_all(args):
     os.makedirs(args.results, exist_ok=True)
-    total = len(args.route) * len(args.models)
-    done = 0
-    for route in args.route:
-        for model in args.models:
-            done += 1
+    jobs = [(route, model) for route in args.route for model in args.models]
+    progress = Progress(len(jobs))
+    try:
+        for done, (route, model) in enumerate(jobs, 1):
+            progress.start("{} {}".format(route, model))
             start = time.time()
             try:
                 record = convert_isolated(sys.executable, route, model, args.out, args.samples,
@@ -53,10 +65,43 @@ def main(argv=None):
                 sys.stderr.write("error: {}\n".format(e))
                 return 2
             record_result(args.results, route, model, record)
-            print("[{}/{}] {:<10} {:<18} {:<6} {:6.1f} s  {}".format(
-                done, total, route, model, record["status"], time.time() - start,
-                short_reason(record)), flush=True)
+            progress.done("[{}/{}] {:<10} {:<18} {:<6} {:6.1f} s  {}".format(
+                done, len(jobs), route, model, record["status"], time.time() - start,
+                short_reason(record)))
+    finally:
+        progress.close()
     return 0
+
+
+class Progress(object):
+    """A tqdm bar on a terminal; elsewhere (CI logs, pipes) one plain line per conversion."""
+
+    def __init__(self, total, stream=None):
+        self.stream = stream or sys.stdout
+        self.bar = None
+        if self.stream.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:   # not pinned in every route env: plain lines then
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, unit="conversion", file=self.stream)
+
+    def start(self, label):
+        if self.bar is not None:
+            self.bar.set_postfix_str(label)
+
+    def done(self, line):
+        if self.bar is None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        else:
+            self.bar.write(line, file=self.stream)
+            self.bar.update()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def record_result(results_dir, route, model, record):

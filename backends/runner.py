@@ -5,11 +5,14 @@ inside a tox env (with its own python). Runs on Python 3.7.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 from backends.base import BadInput, last_line, read_json, write_json_atomic
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
@@ -33,13 +36,17 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     The child writes into a staging folder. A successful run replaces the route folder in
     one rename. A failed run never replaces an earlier good one: with none, its
     record becomes the folder, else it is kept beside it as ``conversion.failed.json``.
+    Bad input and an interrupt (KeyboardInterrupt, re-raised) leave nothing behind: the
+    staging folder and any folder this call created are removed. Staging folders of
+    processes that are gone (an earlier run killed hard) are swept first.
     ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
     """
     from backends.sources import parse
     name = name or parse(model).default_name
     final = route_dir(out_root, name, route)
     parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
+    created = make_dirs(parent)
+    sweep_stale_staging(parent)
     staging = os.path.join(parent, ".{}.staging-{}".format(route, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     cmd = [python, "-m", "backends.worker", "--route", route, "--model", model, "--name", name,
@@ -54,15 +61,19 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--hooks", hooks]
     cmd += list(extra_args)
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=timeout, env=env)
-        code, stderr = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired:
-        code, stderr = None, "timed out after {} s".format(timeout)
-    relay_warnings(stderr)
-    if code == EXIT_BAD_INPUT:
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, timeout=timeout, env=env)
+            code, stderr = proc.returncode, proc.stderr
+        except subprocess.TimeoutExpired:
+            code, stderr = None, "timed out after {} s".format(timeout)
+        relay_warnings(stderr)
+        if code == EXIT_BAD_INPUT:
+            raise BadInput(last_line(stderr) or "the worker rejected the request")
+    except (BadInput, KeyboardInterrupt):   # subprocess.run has ended the child by now
         shutil.rmtree(staging, ignore_errors=True)
-        raise BadInput(last_line(stderr) or "the worker rejected the request")
+        remove_if_empty(created)
+        raise
 
     record = read_json(os.path.join(staging, "conversion.json"))
     if record is None or code != 0 and record.get("status") == "ok":
@@ -78,6 +89,73 @@ def relay_warnings(stderr):
     for line in (stderr or "").splitlines():
         if line.startswith("warning: "):
             sys.stderr.write(line + "\n")
+
+
+@contextlib.contextmanager
+def interrupts_once():
+    """Within: Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt once; later ones are
+    ignored, so that the clean-up they started is not cut short (tox follows SIGINT with
+    SIGTERM). The previous handlers come back on exit."""
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield   # only the main thread may set handlers; it gets the interrupt anyway
+        return
+    previous = dict((n, signal.getsignal(n)) for n in numbers)
+
+    def interrupted(signum, frame):
+        for number in numbers:
+            signal.signal(number, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    for number in numbers:
+        signal.signal(number, interrupted)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+STAGING = re.compile(r"^\.(?P<route>.+)\.staging-(?P<pid>\d+)$")
+
+
+def sweep_stale_staging(folder):
+    """Remove ``.<route>.staging-<pid>`` folders whose process no longer exists."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = STAGING.match(name)
+        if match and not process_exists(int(match.group("pid"))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's process
+        return True
+    return True
+
+
+def make_dirs(path):
+    """os.makedirs, returning the folders it created (innermost last)."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    os.makedirs(missing[0] if missing else path, exist_ok=True)
+    return list(reversed(missing))
+
+
+def remove_if_empty(folders):
+    for folder in reversed(folders):   # innermost first
+        try:
+            os.rmdir(folder)
+        except OSError:                # not empty (someone else wrote there), or gone
+            return
 
 
 def crash_record(route, model, samples, staging, code, stderr):
@@ -115,10 +193,9 @@ def record_failure(out_root, name, route, stage, error, **facts):
 
 def publish(staging, final, record):
     os.makedirs(staging, exist_ok=True)
-    for leftover in (PROGRESS_FILE,):
-        path = os.path.join(staging, leftover)
-        if os.path.exists(path):
-            os.remove(path)
+    progress = os.path.join(staging, PROGRESS_FILE)
+    if os.path.exists(progress):
+        os.remove(progress)
     earlier = read_json(os.path.join(final, "conversion.json"))
     if record["status"] != "ok" and (earlier or {}).get("status") == "ok":
         # Keep the earlier conversion; put this failure beside it.
@@ -142,7 +219,3 @@ def signal_name(number):
 
 def tail(text, lines=15):
     return "\n".join((text or "").rstrip().splitlines()[-lines:])
-
-
-def this_python():
-    return sys.executable

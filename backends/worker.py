@@ -136,6 +136,7 @@ def prepare_job(args, backend, source, stages):
     (an ONNX source brings the host's golden outputs instead)."""
     from backends import sources
     from backends.base import Job
+    hooks = load_hooks(args.hooks, backend.name) if args.hooks else None   # a bad file fails fast
     outputs = args.outputs.split(",") if getattr(args, "outputs", None) else None
     loaded = sources.load(source, stages, args.samples, getattr(args, "inputs", None),
                           args.weights, outputs)
@@ -145,7 +146,6 @@ def prepare_job(args, backend, source, stages):
         with stages("build"):
             module, inputs, output_names = submodule_job(module, inputs, args.submodule)
         scripted = None
-    hooks = load_hooks(args.hooks, backend.name) if args.hooks else None
     job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
     with stages("golden"):
         job.golden_source = write_golden(job, os.path.join(args.out, "golden.npz"), loaded.golden)
@@ -247,11 +247,25 @@ def load_hooks(path, route):
             code = compile(f.read(), path, "exec")
     except (IOError, OSError, SyntaxError) as e:
         raise BadInput("cannot read hooks file {}: {}".format(path, e))
-    exec(code, namespace)
+    try:
+        exec(code, namespace)
+    except Exception as e:   # the user's code: name the file and line, as Python would
+        raise BadInput("hooks file {} line {}: {}: {}".format(
+            path, _line_in(path, e.__traceback__), type(e).__name__, e))
     hooks = namespace.get("HOOKS")
     if not isinstance(hooks, dict):
         raise BadInput("hooks file {} defines no HOOKS dict ({{route: {{op: function}}}})".format(path))
     return hooks.get(route) or None
+
+
+def _line_in(path, tb):
+    """The last line of ``path`` in a traceback: where the user's file went wrong."""
+    line = "?"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _remove(path):

@@ -30,9 +30,8 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     threads = args.threads or os.cpu_count() or 1
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(threads)     # read by numpy's BLAS when first imported
-    global np
-    import numpy as np
+        os.environ[variable] = str(threads)     # read by numpy's BLAS when first imported:
+                                                # numpy is imported in the functions below
     import torch
     torch.set_num_threads(threads)
     routes, skipped = load_routes(args.build, args.model)
@@ -81,6 +80,7 @@ def timed(call):
 
 def load_routes(build, model):
     """{route: {"call", "inputs"}} for every artifact the evaluator can load, plus skips."""
+    import numpy as np
     from coreml_reference.loader import load
     folder = os.path.join(build, model)
     routes, skipped = {}, []
@@ -120,13 +120,14 @@ def runner_for(loaded):
     if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
         from coreml_reference.neuralnetwork import run
     elif kind == "mlProgram":
-        from coreml_reference.mlprogram import run   # may not exist yet
+        from coreml_reference.mlprogram import run
     else:
         raise NotImplementedError("spec type {}".format(kind))
     return lambda model, inputs: run(model, inputs, precision="fp32")
 
 
 def torch_runner(model, inputs):
+    import numpy as np
     import torch
     import zoo
     module = zoo.get(model).build()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import os
 
+from bench.cells import measured, worst_snr
 from bench.macos import COMPUTE_UNITS
+
+SNR_CAP_DB = 150.0   # an exact match (inf dB) is drawn at this height
 
 
 def write_all(hosts, models, out_dir):
@@ -15,11 +18,13 @@ def write_all(hosts, models, out_dir):
     import matplotlib
     matplotlib.use("Agg")   # files only, no display
     written = []
-    for title, name, collect, ylabel, log in (
-            ("Latency per route and compute unit", "latency.png", _latency_series, "ms (median)", True),
+    # Linear axes from zero: bar heights compare as the figures do (a log axis cut above zero
+    # made a 5 % gap look large).
+    for title, name, collect, ylabel in (
+            ("Latency per route and compute unit", "latency.png", _latency_series, "ms (median)"),
             ("Accuracy per route and precision", "accuracy.png", _accuracy_series,
-             "worst SNR over outputs (dB)", False)):
-        _figure(hosts, models, collect, title, ylabel, log, os.path.join(out_dir, name))
+             "worst SNR over outputs (dB)")):
+        _figure(hosts, models, collect, title, ylabel, os.path.join(out_dir, name))
         written.append((title, name))
     return written
 
@@ -33,7 +38,6 @@ def _routes(hosts, model):
 
 def _latency_series(hosts, model, routes):
     """{series label: [median ms or None per route]}, plus reasons for empty series."""
-    from bench.report import measured
     series, missing = {}, {}
     for doc in hosts:
         host = doc["host"]["name"]
@@ -63,7 +67,6 @@ def _latency_series(hosts, model, routes):
 
 
 def _accuracy_series(hosts, model, routes):
-    from bench.report import measured, worst_snr
     series, missing = {}, {}
     picks = {"reference fp32": lambda r: r["reference"]["fp32"],
              "reference fp16 (emulated)": lambda r: r["reference"]["fp16"]}
@@ -88,7 +91,6 @@ def _accuracy_series(hosts, model, routes):
 
 
 def _first(hosts, model, route, pick):
-    from bench.report import measured
     cell = None
     for doc in hosts:
         row = doc.get("rows", {}).get(model, {}).get(route)
@@ -106,7 +108,7 @@ def _add(series, missing, label, values, reason):
         missing.setdefault(reason or "no data", []).append(label)
 
 
-def _figure(hosts, models, collect, title, ylabel, log, path):
+def _figure(hosts, models, collect, title, ylabel, path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(len(models), 1, figsize=(10, 3.6 * len(models)), squeeze=False)
     for ax, model in zip(axes[:, 0], models):
@@ -129,8 +131,7 @@ def _figure(hosts, models, collect, title, ylabel, log, path):
         ax.set_xticklabels(routes)
         ax.set_title(model)
         ax.set_ylabel(ylabel)
-        if log and (series or lines):
-            ax.set_yscale("log")
+        ax.set_ylim(bottom=0)
         if series or lines:
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         notes = ["not measured ({}): {}".format(reason[:70], ", ".join(labels))
@@ -146,4 +147,4 @@ def _figure(hosts, models, collect, title, ylabel, log, path):
 def _height(value):
     if value is None or value == -math.inf:   # -inf dB: the output holds inf/NaN
         return None
-    return min(value, 150.0) if not math.isinf(value) else 150.0   # inf dB = exact: draw at the cap
+    return min(value, SNR_CAP_DB) if not math.isinf(value) else SNR_CAP_DB   # inf dB = exact

@@ -4,123 +4,11 @@ Views only: every figure shown comes from the JSON files; a cell that holds no f
 says why, in words."""
 from __future__ import annotations
 
-import math
 import os
 
+from bench.cells import (accuracy_text, count_text, device_text, latency_text, measured,
+                         one_line, runs_text, size_text, timing_text, why)
 from bench.macos import COMPUTE_UNITS
-from bench.stats import protocol_text
-
-SNR_CAP_DB = 150.0   # plots: an exact match (inf dB) is drawn at this height
-
-
-# --- cells ----------------------------------------------------------------------------
-
-def why(cell, limit=90):
-    reason = cell["not_measured"]
-    reason = reason if len(reason) <= limit else reason[:limit - 1] + "…"
-    return "not measured: " + reason
-
-
-def measured(cell):
-    return isinstance(cell, dict) and "not_measured" not in cell
-
-
-def latency_text(block):
-    if not measured(block):
-        return why(block) if isinstance(block, dict) else "not measured: not in this run"
-    return "{:.3g} ms (p90 {:.3g}, min {:.3g})".format(block["median"], block["p90"], block["min"])
-
-
-def _snr_value(x):
-    return float(x)   # JSON keeps inf / -inf / nan as strings; float() reads them back
-
-
-def worst_snr(figures):
-    """Lowest SNR (dB) over all outputs: the one that tells how bad it gets; None if none."""
-    values = [_snr_value(f["snr_db"]) for f in figures.values() if measured(f)]
-    return min(values) if values else None
-
-
-def accuracy_text(result):
-    """fp32/fp16/device accuracy -> 'SNR ≥ 91.2 dB, max err 3.1e-05, top-5 5/5'."""
-    if not measured(result):
-        return why(result) if isinstance(result, dict) else "not measured: not in this run"
-    figures = result.get("outputs", result)
-    parts = []
-    snr = worst_snr(figures)
-    nonfinite = sum(int(f.get("nonfinite", 0)) for f in figures.values() if measured(f))
-    if nonfinite:
-        parts.append("{} output values inf/NaN".format(nonfinite))
-    elif snr is not None:
-        parts.append("SNR ≥ {} dB".format("inf" if math.isinf(snr) else "{:.1f}".format(snr)))
-    errors = [_snr_value(f["max_abs_error"]) for f in figures.values()
-              if measured(f) and not f.get("nonfinite")]
-    if errors:
-        parts.append("max err {:.2g}".format(max(errors)))
-    for f in figures.values():
-        if measured(f) and "top5_agreement" in f:
-            parts.append("top-5 {:d}/5".format(round(f["top5_agreement"] * 5)))
-    broken = [n for n, f in figures.items() if not measured(f)]
-    if broken:
-        parts.append("{}: {}".format(", ".join(broken), why(figures[broken[0]], 60)))
-    first = result.get("first_nonfinite") if isinstance(result, dict) else None
-    if first:
-        parts.append("inf/NaN first at {} ({})".format(first["layer"], first["type"]))
-    return ", ".join(parts) or "no outputs compared"
-
-
-def device_text(cell):
-    if not measured(cell):
-        return why(cell)
-    block = cell["latency"]
-    if "protocol" in block:   # ModelBench: its figure is the mean of the trimmed rounds
-        text = "{:.3g} ms (min {:.3g}, max {:.3g})".format(block["mean"], block["min"], block["max"])
-    else:
-        text = latency_text(block)
-    text += "; load {:.2f} s".format(cell["load_seconds"])
-    if "first_prediction_seconds" in cell:
-        text += ", first {:.3g} ms".format(cell["first_prediction_seconds"] * 1000.0)
-    snr = worst_snr(cell.get("accuracy", {}))
-    if snr is not None:
-        text += "; SNR ≥ {}".format("inf" if math.isinf(snr) else "{:.1f} dB".format(snr))
-    placement = cell.get("placement")
-    if measured(placement):
-        text += "; " + " ".join("{} {}".format(d, n) for d, n in sorted(placement["devices"].items()))
-        cost = placement.get("estimated_cost")
-        if measured(cost):
-            text += "; Neural Engine {:.0%} of est. cost".format(cost["neural_engine_share"])
-    return text
-
-
-def runs_text(block):
-    return "{} runs after {} warm-up".format(block["runs"], block["warmup"])
-
-
-def timing_text(row):
-    """How one row was timed, from the row itself (rows of one file come from different runs)."""
-    timing = row.get("timing")
-    if timing is None:   # rows written before rows said it: their latency blocks do
-        block = (row.get("reference") or {}).get("latency")
-        return "evaluator " + runs_text(block) if measured(block) else "–"
-    text = "evaluator " + runs_text(timing["reference_evaluator"])
-    if timing.get("coreml"):
-        text += "; Core ML " + protocol_text(timing["coreml"])
-    return text
-
-
-def _mb(n):
-    if not isinstance(n, (int, float)):
-        return "–"
-    return "{:.1f} MB".format(n / 1e6) if n >= 1e5 else "{:.1f} kB".format(n / 1e3)
-
-
-def _count(n):
-    if not isinstance(n, (int, float)):
-        return "–"
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return "{:.2f} {}".format(n / div, unit)
-    return str(int(n))
 
 
 # --- tables -----------------------------------------------------------------------------
@@ -185,10 +73,22 @@ def first_measured(hosts, model, route, pick):
     return reason or {"not_measured": "not benchmarked yet (run coreml-routes bench)"}
 
 
+def stress_input(model, hosts, conversions):
+    """The name of the model's fp16 stress input, or None when no route of it has one (the
+    stress case applies to waveform models only)."""
+    for route in routes_of(model, hosts, conversions):
+        cell = first_measured(hosts, model, route, lambda r: r.get("reference", {}).get("fp16_full_scale"))
+        if measured(cell):
+            return cell.get("input") or "stress input"
+    return None
+
+
 def model_table(model, hosts, conversions):
+    stress = stress_input(model, hosts, conversions)
+    precisions = ["fp32", "fp16"] + (["fp16_full_scale"] if stress else [])
     headers = ["route", "converted?", "convert s", "size", "layers/ops", "parameters (spec)",
-               "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)",
-               "fp16, full-scale 1 kHz tone", "timing"]
+               "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)"]
+    headers += (["fp16, " + stress] if stress else []) + ["timing"]
     for doc in hosts:
         headers += ["{} {}".format(doc["host"]["name"], cu) for cu in COMPUTE_UNITS]
     rows = []
@@ -199,14 +99,14 @@ def model_table(model, hosts, conversions):
                                       else "no: failed at {}".format(conv.get("stage")))
         static = first_measured(hosts, model, route, lambda r: r.get("static", {}).get("parameters"))
         precision = first_measured(hosts, model, route, lambda r: {"v": r.get("static", {}).get("weight_precision")})
-        params = ("{} {}".format(_count(static["count"]), precision.get("v") if measured(precision) else "")
+        params = ("{} {}".format(count_text(static["count"]), precision.get("v") if measured(precision) else "")
                   if measured(static) else why(static, 50) if ok else "–")
         line = [route, converted,
                 "{:.2f}".format(conv["seconds"]) if conv.get("seconds") is not None else "–",
-                _mb(conv.get("file_bytes")) if ok else "–",
+                size_text(conv.get("file_bytes")) if ok else "–",
                 "{} {}".format(conv.get("count"), conv.get("count_kind")) if ok and conv.get("count") else "–",
                 params]
-        for precision_name in ("fp32", "fp16", "fp16_full_scale"):
+        for precision_name in precisions:
             line.append(accuracy_text(first_measured(
                 hosts, model, route, lambda r: r.get("reference", {}).get(precision_name))) if ok else "–")
         timed = [(doc["host"]["name"], doc.get("rows", {}).get(model, {}).get(route)) for doc in hosts]
@@ -233,7 +133,8 @@ def failures_table(hosts, conversions):
         for model, record in data.get("models", {}).items():
             if record.get("status") != "ok":
                 seen.add((model, route))
-                rows.append([model, route, record.get("stage") or "?", record.get("error") or "no error recorded"])
+                rows.append([model, route, record.get("stage") or "?",
+                             one_line(record.get("error") or "no error recorded")])
     for doc in hosts:
         for model, routes in doc.get("rows", {}).items():
             for route, row in routes.items():
@@ -241,8 +142,8 @@ def failures_table(hosts, conversions):
                     seen.add((model, route))
                     conv = row.get("conversion") or {}
                     rows.append([model, route, conv.get("stage") or row.get("status"),
-                                 conv.get("error") or row.get("reason")])
-    return ["model", "route", "stage", "reason"], rows
+                                 one_line(conv.get("error") or row.get("reason") or "no reason recorded")])
+    return ["model", "route", "stage", "reason (first line; whole error in the JSON)"], rows
 
 
 def baselines_table(hosts, conversions):
@@ -263,8 +164,8 @@ def baselines_table(hosts, conversions):
                 if measured(block) and runs_text(block) not in timings:
                     timings.append(runs_text(block))
             line = [doc["host"]["name"], model, "; ".join(timings) or "–",
-                    _count(base.get("macs", {}).get("count")),
-                    _count(base.get("parameters", {}).get("count")),
+                    count_text(base.get("macs", {}).get("count")),
+                    count_text(base.get("parameters", {}).get("count")),
                     latency_text(base.get("pytorch_cpu")), _ort_text(base.get("onnxruntime_cpu"))]
             for route in all_routes:
                 row = doc.get("rows", {}).get(model, {}).get(route)
@@ -295,13 +196,15 @@ def hosts_table(hosts):
 
 # --- the page ---------------------------------------------------------------------------
 
+def markdown(headers, rows):
+    from tabulate import tabulate
+    return tabulate(rows, headers=headers, tablefmt="github") if rows else "_none_"
+
+
 def render(hosts, conversions, out_dir):
     """Write README.md and the PNGs into ``out_dir``; return the README path."""
-    from tabulate import tabulate
     from bench import plots
-
-    def table(headers, rows):
-        return tabulate(rows, headers=headers, tablefmt="github") if rows else "_none_"
+    table = markdown
 
     models = models_of(hosts, conversions)
     pngs = plots.write_all(hosts, models, out_dir)
@@ -320,7 +223,7 @@ def render(hosts, conversions, out_dir):
         base = next((d["baselines"][model] for d in hosts if model in d.get("baselines", {})), None)
         if base and "parameters" in base:
             lines += ["PyTorch module: {} parameters, {} multiply-accumulates per forward "
-                      "({}).".format(_count(base["parameters"]["count"]), _count(base["macs"]["count"]),
+                      "({}).".format(count_text(base["parameters"]["count"]), count_text(base["macs"]["count"]),
                                      base["macs"]["source"]), ""]
         lines += [table(*model_table(model, hosts, conversions)), ""]
     lines += ["## Failures", "", table(*failures_table(hosts, conversions)), "",
@@ -328,8 +231,51 @@ def render(hosts, conversions, out_dir):
               "## Plots", ""]
     lines += ["![{}]({})".format(title, name) for title, name in pngs] or ["_no plots: no results_"]
     path = os.path.join(out_dir, "README.md")
+    _write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+# --- the project README's sample ----------------------------------------------------------
+
+SAMPLE_MODEL = "pann_mobilenetv1"
+SAMPLE_START, SAMPLE_END = "<!-- sample-table -->", "<!-- /sample-table -->"
+SAMPLE_DROPPED = ("convert s", "parameters (spec)", "timing")
+
+
+def sample(hosts, conversions):
+    """The sample for the project README: the headline model's table, with each host's
+    CPU_ONLY column only (the full table has every compute unit)."""
+    models = models_of(hosts, conversions)
+    if not models:
+        return None
+    model = SAMPLE_MODEL if SAMPLE_MODEL in models else models[0]
+    headers, rows = model_table(model, hosts, conversions)
+    others = tuple(cu for cu in COMPUTE_UNITS if cu != "CPU_ONLY")
+    keep = [i for i, h in enumerate(headers)
+            if h not in SAMPLE_DROPPED and not h.endswith(others)]
+    table = markdown([headers[i] for i in keep], [[row[i] for i in keep] for row in rows])
+    return "\n".join([
+        "`{}` (generated by `coreml-routes report`):".format(model), "", table, "",
+        "Other compute units ({}), every model, failures, host baselines and plots: "
+        "[results/README.md](results/README.md).".format(", ".join(others))])
+
+
+def has_sample_markers(readme):
+    with open(readme) as f:
+        text = f.read()
+    return SAMPLE_START in text and SAMPLE_END in text.split(SAMPLE_START, 1)[1]
+
+
+def write_sample(readme, text):
+    """Replace what lies between the sample markers of ``readme``; the rest stays as is."""
+    with open(readme) as f:
+        before, rest = f.read().split(SAMPLE_START, 1)
+    after = rest.split(SAMPLE_END, 1)[1]
+    _write_text(readme, before + SAMPLE_START + "\n" + text + "\n" + SAMPLE_END + after)
+
+
+def _write_text(path, text):
     tmp = path + ".tmp-{}".format(os.getpid())
     with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(text)
     os.replace(tmp, path)
-    return path

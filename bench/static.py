@@ -48,7 +48,8 @@ def _weight_params(message, counts):
 
 
 def _program_consts(program):
-    from coremltools.proto import MIL_pb2
+    from coreml_reference.proto import module
+    MIL_pb2 = module("MIL_pb2")
     names = {MIL_pb2.FLOAT32: "fp32", MIL_pb2.FLOAT16: "fp16", MIL_pb2.BFLOAT16: "bf16"}
     counts = {}
     for function in program.functions.values():

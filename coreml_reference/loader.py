@@ -20,10 +20,10 @@ class LoadedModel:
 
 
 def load(model) -> LoadedModel:
-    from coremltools.proto import Model_pb2
+    from coreml_reference import proto
     if isinstance(model, LoadedModel):       # already parsed: keep its decoded-weight caches
         return model
-    if isinstance(model, Model_pb2.Model):
+    if isinstance(model, proto.Model()):
         return LoadedModel(model, None, None)
     if hasattr(model, "get_spec") and not isinstance(model, (str, os.PathLike)):
         weights_dir = getattr(model, "weights_dir", None)
@@ -33,14 +33,14 @@ def load(model) -> LoadedModel:
 
 
 def load_path(path: str) -> LoadedModel:
-    from coremltools.proto import Model_pb2
+    from coreml_reference import proto
     if not os.path.exists(path):
         raise ModelFileError("model file not found: {}".format(path))
     weights_dir = None
     spec_path = path
     if os.path.isdir(path):
         spec_path, weights_dir = _package_paths(path)
-    spec = Model_pb2.Model()
+    spec = proto.Model()()
     try:
         with open(spec_path, "rb") as f:
             data = f.read()

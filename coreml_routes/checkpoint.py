@@ -21,10 +21,15 @@ def _numpy_globals():
     return allowed
 
 
+EXPECTED = ("a file written by torch.save holding a state dict, {'state_dict': ...} or "
+            "{'model': ...} (as PANNs' checkpoints)")
+
+
 def load_state_arrays(path: str) -> dict:
     """{parameter name: numpy array} from a state dict, ``{'state_dict': ...}`` or
     ``{'model': ...}`` (PANNs' checkpoints; training-script extras beside it are ignored)."""
     import torch
+    _check_format(path)
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -39,8 +44,7 @@ def load_state_arrays(path: str) -> dict:
         wrapper = [k for k in ("model", "state_dict") if k in data]
         state = data[wrapper[0]] if wrapper else data
     if not isinstance(state, dict) or not state:
-        raise UserError("checkpoint {} holds no state dict (expected a state dict, "
-                        "{{'state_dict': ...}} or {{'model': ...}})".format(path))
+        raise UserError("checkpoint {} holds no state dict; expected {}".format(path, EXPECTED))
     arrays = {}
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
@@ -48,6 +52,34 @@ def load_state_arrays(path: str) -> dict:
                 path, key, type(value).__name__))
         arrays[key] = value.detach().cpu().numpy()
     return arrays
+
+
+def _check_format(path: str) -> None:
+    """torch.save writes a zip archive (torch >= 1.6) or a pickle (protocol 2, older torch):
+    anything else is named for what it is not, with what is expected."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except FileNotFoundError:
+        raise UserError("checkpoint not found: {}".format(path))
+    except IsADirectoryError:
+        raise UserError("checkpoint {} is a directory, not a file".format(path))
+    except OSError as e:
+        raise UserError("cannot read checkpoint {}: {}".format(path, e.strerror or e))
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return
+    what = "a text file" if _is_text(head) else "empty" if not head else None
+    raise UserError("checkpoint {} is not a PyTorch checkpoint ({}neither a torch.save zip archive "
+                    "nor a torch pickle); expected {}".format(
+                        path, what + ", " if what else "", EXPECTED))
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(c.isprintable() or c.isspace() for c in text)
 
 
 def _reason(error: Exception) -> str:

@@ -67,7 +67,8 @@ def _runs(python: str) -> bool:
 
 
 def child_env() -> dict:
-    """Environment for a route process: our packages importable, nothing else inherited."""
+    """Environment for a route process: this one (PATH, COREML_ROUTES_*, proxies...), with our
+    packages first on the path and no PYTHONHOME of the host's Python."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("PYTHONHOME", None)
@@ -152,3 +153,19 @@ def _step(cmd, what):
     done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if done.returncode != 0:
         raise EnvFailure("could not {}: {}".format(what, (done.stdout.strip().splitlines() or ["?"])[-1]))
+
+
+def pinned(env: str) -> list:
+    """The toolchain pins of a route env, from ``envs/<env>.txt`` (test tools left out)."""
+    path = ROOT / "envs" / "{}.txt".format(env)
+    if not path.exists():
+        return ["(no {} in this install)".format(path.relative_to(ROOT))]
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith(("pytest", "-"))]
+
+
+def toolchains() -> dict:
+    """route -> ["Python 3.7", "torch==1.4.0", ...], read from the pins: no env is needed."""
+    import backends
+    return {name: ["Python " + backend.python] + pinned(backend.env)
+            for name, backend in backends.all_routes().items()}

@@ -13,8 +13,6 @@ import shlex
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-import numpy as np
-
 from coreml_routes.errors import UserError
 
 DTYPES = ("float32", "float16", "int32", "int64")
@@ -159,6 +157,7 @@ def _user_request(args, source, tmp, flags):
         arrays = _inputs_and_golden(arrays, golden, outputs)
     else:
         arrays = dict(("input:" + k, v) for k, v in arrays.items())
+    import numpy as np   # here, not at the top: `coreml-routes --help` stays fast
     path = os.path.join(tmp, "inputs.npz")
     np.savez(path, **arrays)
     return ModelRequest(source, name, inputs_npz=path, outputs=outputs, flags=flags)
@@ -208,6 +207,7 @@ def example_inputs(specs, int_range=DEFAULT_INT_RANGE):
     duplicated = sorted(set(n for n in names if names.count(n) > 1))
     if duplicated:
         raise UserError("--input {!r} is given twice".format(duplicated[0]))
+    import numpy as np
     rng = np.random.RandomState(0)
     arrays = {}
     for name, shape, dtype in specs:
@@ -219,6 +219,7 @@ def example_inputs(specs, int_range=DEFAULT_INT_RANGE):
 
 
 def read_inputs_npz(path):
+    import numpy as np
     if not os.path.isfile(path):
         raise UserError("--inputs file not found: {}".format(path))
     try:

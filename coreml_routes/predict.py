@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
-
-import numpy as np
+import sys
 
 from coreml_routes.errors import UserError
 
@@ -16,7 +15,8 @@ SNR of every output against PyTorch.
 
 --input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz) or a
 .wav file (mono mix, resampled to the model's sample rate, cut or zero-padded to the
-model's fixed input length).
+model's fixed input length). An array of another dtype than the input's declared type is
+converted to it, as MLModel.predict does (-v says so).
 """
 
 
@@ -33,12 +33,14 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    import numpy as np
     import coreml_reference
     from coreml_reference import metrics
 
+    out = checked_out_path(args.out) if args.out else None
     try:
         loaded = coreml_reference.load(args.model)
-        inputs = read_inputs(args.input, loaded)
+        inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
         outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
     except coreml_reference.EvaluatorError as e:
         raise UserError(str(e))
@@ -51,17 +53,49 @@ def run(args) -> int:
             line += "  max abs error {:.3g}  SNR {:.1f} dB".format(
                 metrics.max_abs_error(value, expected), metrics.snr_db(value, expected))
         print(line)
-    if args.out:
-        np.savez(args.out, **outputs)
-        print("saved {}".format(args.out))
+    if out:
+        try:
+            np.savez(out, **outputs)
+        except OSError as e:
+            raise UserError("cannot write --out {}: {}".format(out, e.strerror or e))
+        print("saved {}".format(out))
     return 0
 
 
+def checked_out_path(path):
+    """Check --out before the work: its folder is created if missing; a folder that cannot be
+    made (a file in the way, no permission) is one error line."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError("--out {} is a directory; give a file name such as {}".format(
+            path, os.path.join(path, "out.npz")))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        reason = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) \
+            else e.strerror or e
+        raise UserError("--out {}: cannot create folder {}: {}".format(path, folder, reason))
+    if not os.access(folder, os.W_OK):
+        raise UserError("--out {}: folder {} is not writable".format(path, folder))
+    return path
+
+
+NPZ_MAGIC, WAV_MAGIC = b"PK", b"RIFF"
+
+
 def read_inputs(path, loaded):
+    import numpy as np
+    if os.path.isdir(path):
+        raise UserError("--input {} is a directory; give an .npz or .wav file".format(path))
     if not os.path.isfile(path):
         raise UserError("input file not found: {}".format(path))
-    if path.lower().endswith(".wav"):
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == WAV_MAGIC:
         return wav_inputs(path, loaded)
+    if not magic.startswith(NPZ_MAGIC):
+        raise UserError("--input {} is not an .npz or .wav file (expected arrays saved with "
+                        "numpy.savez, or RIFF/WAVE audio)".format(path))
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -71,7 +105,29 @@ def read_inputs(path, loaded):
     return prefixed or arrays
 
 
+# Core ML multi-array types (FeatureTypes.proto ArrayFeatureType.ArrayDataType) -> numpy.
+ARRAY_DTYPES = {65568: "float32", 65600: "float64", 65552: "float16", 131104: "int32"}
+
+
+def as_declared_types(inputs, loaded, verbose=False):
+    """Each array in its input's declared type, converted as MLModel.predict converts it."""
+    import numpy as np
+    declared = {f.name: f.type.multiArrayType.dataType for f in loaded.spec.description.input
+                if f.type.WhichOneof("Type") == "multiArrayType"}
+    converted = dict(inputs)
+    for name, value in inputs.items():
+        want = ARRAY_DTYPES.get(declared.get(name))
+        value = np.asarray(value)
+        if want and value.dtype != np.dtype(want):
+            converted[name] = value.astype(want)
+            if verbose:
+                sys.stderr.write("input {!r}: {} array converted to the model's {}, as "
+                          "MLModel.predict does\n".format(name, value.dtype, want))
+    return converted
+
+
 def wav_inputs(path, loaded):
+    import numpy as np
     from scipy.io import wavfile
     from scipy.signal import resample_poly
     try:
@@ -109,6 +165,7 @@ def model_sample_rate(model_path, default=32000):
 
 def golden_for(model_path, inputs):
     """golden.npz beside the model, only when it was made from these very inputs."""
+    import numpy as np
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "golden.npz")
     if not os.path.exists(path):
         return None

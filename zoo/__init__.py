@@ -9,7 +9,7 @@ from __future__ import division
 import os
 from collections import OrderedDict
 
-import numpy as np
+# numpy and torch are imported where used: the CLI lists the zoo in --help, which must be fast.
 
 
 class ZooError(Exception):
@@ -33,6 +33,7 @@ class Entry(object):
 
     def example_inputs(self, samples=32000, seed=0):
         """Deterministic example: a chirp plus noise, the same on every torch version."""
+        import numpy as np
         rng = np.random.RandomState(seed)
         arrays = OrderedDict()
         for name, shape_of in self.inputs.items():
@@ -102,6 +103,7 @@ def get(name):
 def finish(module, seed=0):
     """Seed every learned tensor deterministically (numpy, so identical on every torch) and
     switch to eval mode. DFT and mel matrices are fixed by construction and kept."""
+    import numpy as np
     import torch
     rng = np.random.RandomState(seed)
     fixed = ("spectrogram_extractor.", "logmel_extractor.")
@@ -133,6 +135,7 @@ def finish(module, seed=0):
 
 def load_weights(module, arrays, where="checkpoint"):
     """Load a state dict given as numpy arrays, strictly: same keys, same shapes."""
+    import numpy as np
     import torch
     state = module.state_dict()
     missing = sorted(set(state) - set(arrays))

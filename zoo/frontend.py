@@ -2,8 +2,9 @@
 
 Module and parameter names follow torchlibrosa (``spectrogram_extractor.stft.conv_real``,
 ``logmel_extractor.melW``) so official PANNs checkpoints load unchanged. The forward pass
-differs from torchlibrosa only where old exporters need it (see GUIDE §1): reflect padding
-on a 4-D view, ``log(x) / ln 10`` instead of ``log10``, clamp with ``min`` only.
+differs from torchlibrosa only where old exporters need it, as the 2020 seed's torchlibrosa
+fork did: reflect padding on a 4-D view, ``log(x) / ln 10`` instead of ``log10`` (torch 1.4's
+ONNX exporter has none), clamp with ``min`` only.
 
 Runs on torch 1.4 / Python 3.7: keep the code plain.
 """
@@ -103,7 +104,7 @@ class Spectrogram(nn.Module):
         if self.center:
             half = self.n_fft // 2
             # Reflect-pad a 4-D view: old exporters only handle 4-D reflect padding, and a
-            # slice instead of squeeze loses the rank in onnx-coreml (GUIDE §1).
+            # slice instead of squeeze loses the rank in onnx-coreml.
             x = F.pad(x, (half, half, 0, 0), mode="reflect")
         x = x.squeeze(2)
         real = self.stft.conv_real(x)[:, None, :, :].transpose(2, 3)

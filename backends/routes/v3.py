@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 
-from backends.base import Backend, OpsSeen
+from backends.base import Backend, ConversionError, OpsSeen
 from backends.sources import ONNX
 
 OPSET = 9   # torch 1.4's default; the opset onnx-coreml 1.3 covers best
@@ -28,7 +29,7 @@ class V3(Backend):
         return None   # every source: modules and archives through torch.onnx.export
 
     def load_toolchain(self):
-        # onnx before torch: with torch first, onnx.shape_inference segfaults (GUIDE §1).
+        # onnx before torch: with torch first, onnx.shape_inference segfaults.
         import onnx
         import onnx_coreml
         import coremltools
@@ -53,8 +54,11 @@ class V3(Backend):
                                   output_names=list(job.output_names), opset_version=OPSET)
                 onnx.checker.check_model(onnx.load(onnx_path))
         with stages("convert"):
-            mlmodel = onnx_coreml.convert(onnx_path, minimum_ios_deployment_target="13",
-                                          custom_conversion_functions=dict(job.hooks or {}))
+            try:
+                mlmodel = onnx_coreml.convert(onnx_path, minimum_ios_deployment_target="13",
+                                              custom_conversion_functions=dict(job.hooks or {}))
+            except Exception as e:
+                raise ConversionError("convert", "{}: {}".format(type(e).__name__, our_advice(str(e)))) from e
             spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
         with stages("save"):
             import coremltools
@@ -105,6 +109,19 @@ def renamed_outputs(spec, names):
         if old != new:
             coremltools.utils.rename_feature(spec, old, new)
     return spec
+
+
+# onnx-coreml's own advice names options this tool does not have (a higher iOS target: we
+# already use 13, its newest; custom layers: they would not run anywhere we can check).
+ONNX_COREML_ADVICE = re.compile(r"\s*Please try converting.*", re.DOTALL)
+ADVICE = (" (route v3 already targets iOS 13, the newest onnx-coreml 1.3 knows. Replace how this "
+          "op converts with --hooks FILE (HOOKS = {'v3': {op type: function}}, see "
+          "examples/hooks_pad.py); `coreml-routes diagnose --route v3 --model MODEL` names the "
+          "smallest failing module)")
+
+
+def our_advice(message):
+    return ONNX_COREML_ADVICE.sub("", message).strip() + ADVICE
 
 
 def _dist_version(name):

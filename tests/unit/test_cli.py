@@ -167,3 +167,109 @@ def test_predict_a_wav_file_resamples_to_the_model_rate(tmp_path):
     with np.load(tmp_path / "out.npz") as got:
         from coreml_reference import metrics
         assert metrics.within_tolerance(got["melspec"], want, "fp32")
+
+
+def built(model="logmel", route="v3"):
+    build = Path(os.environ.get("COREML_ROUTES_BUILD") or ROOT / "build")
+    folder = build / model / route
+    if not (folder / "conversion.json").exists():
+        pytest.skip("no {}/{} build in {} (tox -e {} makes it)".format(model, route, build, route))
+    return folder
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda tmp: tmp, "is a directory"),
+    (lambda tmp: tmp / "missing.npz", "input file not found"),
+    (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("1 2 3\n"))[0],
+     "is not an .npz or .wav file"),
+])
+def test_predict_names_what_is_wrong_with_the_input(make, words, tmp_path):
+    folder = built()
+    path = make(tmp_path)
+    done = cli("predict", str(folder / "model.mlmodel"), "--input", str(path))
+    assert done.returncode == 2
+    assert words in error_line(done) and str(path) in error_line(done)
+
+
+def test_predict_out_creates_its_folder_or_says_why_not(tmp_path):
+    folder = built()
+    out = tmp_path / "new" / "dir" / "out.npz"
+    done = cli("predict", str(folder / "model.mlmodel"), "--input", str(folder / "golden.npz"),
+               "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as saved, np.load(folder / "golden.npz") as golden:
+        assert saved["melspec"].shape == golden["output:melspec"].shape
+    (tmp_path / "file").write_text("")
+    done = cli("predict", str(folder / "model.mlmodel"), "--input", str(folder / "golden.npz"),
+               "--out", str(tmp_path / "file" / "out.npz"))
+    assert done.returncode == 2
+    assert "a file is in the way" in error_line(done) and "melspec" not in done.stdout
+
+
+def test_predict_converts_an_int64_input_as_mlmodel_predict_does_and_says_so_with_v(tmp_path):
+    folder = built()
+    with np.load(folder / "golden.npz") as golden:
+        wave = np.round(golden["input:waveform"] * 1000)
+    np.savez(tmp_path / "int.npz", waveform=wave.astype(np.int64))
+    np.savez(tmp_path / "float.npz", waveform=wave.astype(np.float32))
+    outputs = {}
+    for name, flags in (("int", ["-v"]), ("float", []), ("int_quiet", [])):
+        source = name.split("_")[0]
+        done = cli("predict", str(folder / "model.mlmodel"), "--input",
+                   str(tmp_path / (source + ".npz")), "--out", str(tmp_path / (name + "-out.npz")),
+                   *flags)
+        assert done.returncode == 0, done.stderr
+        outputs[name] = done
+        with np.load(tmp_path / (name + "-out.npz")) as saved:
+            outputs[name + ":melspec"] = saved["melspec"]
+    assert "'waveform': int64 array converted to the model's float32" in outputs["int"].stderr
+    assert outputs["int_quiet"].stderr == ""   # nothing said without -v, no warnings either
+    np.testing.assert_array_equal(outputs["int:melspec"], outputs["float:melspec"])
+
+
+def test_a_text_file_as_checkpoint_says_what_is_expected(tmp_path):
+    path = tmp_path / "weights.txt"
+    path.write_text("fc1.weight 0.1 0.2\n")
+    done = cli("convert", "--route", "v9", "--model", "logmel", "--checkpoint", str(path),
+               "--out", str(tmp_path / "build"))
+    assert done.returncode == 2
+    line = error_line(done)
+    assert "is not a PyTorch checkpoint (a text file" in line and "expected a file written by torch.save" in line
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_hooks_file_that_raises_names_its_line_and_writes_nothing(tmp_path):
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text("# my hooks\nHOOKS = {'v9': {'pad': my_pad}}\n")
+    env = dict(os.environ, COREML_ROUTES_PYTHON_V9=sys.executable)
+    done = cli("convert", "--route", "v9", "--model", "logmel", "--hooks", str(hooks),
+               "--out", str(tmp_path / "build"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert error_line(done) == "error: hooks file {} line 2: NameError: name 'my_pad' is not " \
+                               "defined".format(hooks)
+    assert not (tmp_path / "build").exists()
+
+
+def test_version_lists_each_route_toolchain_without_an_env():
+    import backends
+    done = cli("--version")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("coreml-routes ")
+    for route, backend in backends.all_routes().items():
+        line = next(l for l in lines if l.split()[:1] == [route])
+        assert "Python " + backend.python in line and "coremltools==" in line and "torch==" in line
+    assert "coremltools==3.3" in next(l for l in lines if l.split()[:1] == ["v3"])
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_expected_linux_warnings_show_only_with_v(verbose):
+    code = ("from coreml_routes.quiet import hide_expected_warnings\n"
+            "{}\nimport coremltools\n").format("" if verbose else "hide_expected_warnings()")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    shown = "Failed to load _MLModelProxy" in done.stderr
+    if sys.platform == "darwin":
+        pytest.skip("macOS loads the Core ML runtime: no such warning to hide")
+    assert shown is verbose, done.stderr

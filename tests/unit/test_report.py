@@ -70,7 +70,8 @@ def test_report_tables_and_plots(tmp_path):
     v9 = next(l for l in lines if l.startswith("| v9 "))
     assert "no: failed at convert" in v9
     failures = text.split("## Failures")[1].split("## Host baselines")[0]
-    assert "| m1      | v9      | convert | TypeError: boom |" in failures
+    assert [[c.strip() for c in l.split("|")[1:5]] for l in failures.splitlines()
+            if l.startswith("| m1")] == [["m1", "v9", "convert", "TypeError: boom"]]
     baselines = text.split("## Host baselines")[1]
     assert "2.00 G" in baselines and "12.5 ms (p90 14, min 11)" in baselines
     assert "not measured: no ONNX file" in baselines
@@ -128,3 +129,67 @@ def test_timing_is_shown_per_row_not_per_host(tmp_path):
     assert "runs" not in hosts_header
     baseline = next(l for l in lines if l.startswith("| mac ") and "| m1 " in l)
     assert "| 20 runs after 3 warm-up; 5 runs after 1 warm-up; 3 runs after 3 warm-up |" in baseline
+
+
+def test_sizes_read_in_bytes_kilobytes_or_megabytes():
+    from bench.cells import size_text
+    assert [size_text(n) for n in (0, 512, 1500, 999_499, 23_600_000)] == \
+        ["0 B", "512 B", "1.5 kB", "999.5 kB", "23.6 MB"]
+
+
+def test_a_multi_line_error_is_one_row_and_stays_whole_in_json(tmp_path):
+    write_fixture(tmp_path)
+    error = "TypeError: boom\n  File 'x.py', line 3\nValueError: deeper"
+    (tmp_path / "conversion-v9.json").write_text(json.dumps({"schema": 1, "route": "v9", "models": {
+        "m1": {"status": "failed", "stage": "convert", "error": error}}}))
+    assert cli.main(["report", "--results", str(tmp_path)]) == 0
+    failures = (tmp_path / "README.md").read_text().split("## Failures")[1].split("## Host")[0]
+    rows = [l for l in failures.splitlines() if l.startswith("| m1")]
+    assert len(rows) == 1 and "TypeError: boom …" in rows[0] and "deeper" not in failures
+    hosts, conversions = results.read_all(str(tmp_path))
+    assert conversions["v9"]["models"]["m1"]["error"] == error
+
+
+def test_stress_column_only_where_a_stress_input_was_measured(tmp_path):
+    write_fixture(tmp_path)
+    hosts, conversions = results.read_all(str(tmp_path))
+    headers, _ = report.model_table("m1", hosts, conversions)
+    assert not [h for h in headers if h.startswith("fp16, ")]       # m1 has no stress case
+    row = hosts[0]["rows"]["m1"]["v3"]
+    row["reference"]["fp16_full_scale"] = dict(row["reference"]["fp16"], input="full-scale 1 kHz tone")
+    headers, rows = report.model_table("m1", hosts, conversions)
+    column = headers.index("fp16, full-scale 1 kHz tone")
+    assert "inf/NaN first at conv_7" in rows[0][column]
+
+
+def test_report_writes_the_readme_sample_between_its_markers_only(tmp_path):
+    write_fixture(tmp_path)
+    readme = tmp_path / "PROJECT.md"
+    readme.write_text("# Title\n\nprose\n<!-- sample-table -->\n| pasted | by hand |\n"
+                      "<!-- /sample-table -->\n\n## After\n")
+    assert cli.main(["report", "--results", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nprose\n<!-- sample-table -->\n`m1`")
+    assert text.endswith("<!-- /sample-table -->\n\n## After\n")
+    assert "pasted" not in text
+    v3 = next(l for l in text.splitlines() if l.startswith("| v3 "))
+    assert "2.0 MB" in v3 and "10 layers" in v3 and "SNR ≥ 101.2 dB" in v3
+    assert "linux CPU_ONLY" in text and "mac CPU_ONLY" in text and "CPU_AND_GPU |" not in text
+    assert "1.50 M" not in text     # parameters: in the full table only
+
+
+def test_report_refuses_a_readme_without_markers_before_writing(tmp_path, capsys):
+    write_fixture(tmp_path)
+    readme = tmp_path / "PROJECT.md"
+    readme.write_text("# no markers\n")
+    assert cli.main(["report", "--results", str(tmp_path), "--readme", str(readme)]) == 2
+    assert "no such file with <!-- sample-table -->" in capsys.readouterr().err
+    assert not (tmp_path / "README.md").exists() and readme.read_text() == "# no markers\n"
+
+
+def test_report_finds_the_readme_beside_the_results_folder(tmp_path):
+    (tmp_path / "results").mkdir()
+    write_fixture(tmp_path / "results")
+    (tmp_path / "README.md").write_text("<!-- sample-table -->\nold\n<!-- /sample-table -->\n")
+    assert cli.main(["report", "--results", str(tmp_path / "results")]) == 0
+    assert "| v3 " in (tmp_path / "README.md").read_text()
