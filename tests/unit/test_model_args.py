@@ -53,7 +53,7 @@ def test_malformed_input_specs_are_one_error_line_and_exit_2(spec, words, tmp_pa
     (["--model", "logmel", "--input", "x:1x3"], "--input is for your own models"),
     (["--model", "m.py:build", "--input", "x:1x3", "--requirements", "nope.txt"],
      "requirements file not found"),
-    (["--model", "m.py:build", "--input", "x:1x3", "--checkpoint", "m.py"], "cannot read checkpoint"),
+    (["--model", "m.py:build", "--input", "x:1x3", "--checkpoint", "m.py"], "is not a PyTorch checkpoint"),
 ])
 def test_bad_model_requests(args, words, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
