@@ -9,7 +9,8 @@ SPEC_TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6:
 TARGETS = ("iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18")
 
 RULES = [
-    "it converts, and the reference evaluator matches PyTorch at fp32 (`verified: matches`)",
+    "it converts, and the reference evaluator matches PyTorch (`verified: matches`: fp32 "
+    "tolerance, or fp16's for an fp16-typed ML Program, which runs as typed everywhere)",
     "its deployment target is no newer than --min-target (when given)",
     "fp16, the arithmetic of the GPU and Neural Engine (emulated), stays within tolerance; "
     "when no route passes, the best fp32 route is recommended for CPU only",
@@ -44,8 +45,9 @@ def recommend(rows, min_target=None):
     pool = fp16_ok or candidates
     best = sorted(pool, key=lambda r: _rank(r, rows[r]))[0]
     row = rows[best]
-    reasons = ["converts and matches PyTorch at fp32 (worst SNR {} dB, max abs error {})".format(
-        _num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")))]
+    reasons = ["converts and matches PyTorch (worst SNR {} dB, max abs error {}): {}".format(
+        _num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")),
+        (row.get("verified") or {}).get("reason"))]
     if min_target:
         reasons.append("deployment target {} is within --min-target {}".format(target_of(row), min_target))
     if fp16_ok:
