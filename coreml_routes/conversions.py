@@ -68,6 +68,27 @@ def host_reference(request, tmp):
     return {"outputs": outputs, "torch": version}
 
 
+def require_applicable(backend, request):
+    reason = backend.accepts(request.source)
+    if reason:
+        raise UserError("route {} is {} for {}: {}".format(
+            backend.name, NOT_APPLICABLE, request.source.spec, reason))
+
+
+def single_route_python(backend, request):
+    """For the one-route commands (diagnose, ops): the Python that runs ``backend`` for this
+    request; a route that does not apply or whose env cannot take it is the user's error."""
+    from coreml_routes.envs import EnvFailure, env_python, overlay_python
+    require_applicable(backend, request)
+    python = env_python(backend)
+    if request.requirements:
+        try:
+            python = overlay_python(backend, python, request.requirements)
+        except EnvFailure as e:
+            raise UserError("route {}: {}".format(backend.name, e))
+    return python
+
+
 def convert_route(request, backend, out_root, hooks=None, host=None, provision=True):
     """The route's conversion record, checked; ``status`` ok / failed / not applicable."""
     from backends.runner import BadInput, convert_isolated, record_failure, route_dir

@@ -68,17 +68,13 @@ def resolve_route(args):
 def run(args) -> int:
     from coreml_routes import model_args
     from concurrent.futures import ThreadPoolExecutor
-    from coreml_routes.conversions import (NOT_APPLICABLE, convert_route, host_reference,
-                                           needs_shared_weights)
-    from coreml_routes.errors import UserError
+    from coreml_routes.conversions import (convert_route, host_reference, needs_shared_weights,
+                                           require_applicable)
 
     backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
-        reason = backend.accepts(request.source)
-        if reason:
-            raise UserError("route {} is {} for {}: {}".format(
-                backend.name, NOT_APPLICABLE, args.model, reason))
+        require_applicable(backend, request)
         with ThreadPoolExecutor(1) as pool:
             # PyTorch's host run goes alongside the conversion, unless it makes the weights.
             host = host_reference(request, tmp) if needs_shared_weights(request) else \

@@ -43,7 +43,8 @@ def run(args) -> int:
     from backends.runner import BadInput
     from coreml_routes import model_args
     from coreml_routes.convert import resolve_route
-    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
+    from coreml_routes.conversions import single_route_python
+    from coreml_routes.envs import child_env
     from coreml_routes.errors import UserError
     from diagnose import diagnose
     from diagnose.report import render
@@ -51,15 +52,7 @@ def run(args) -> int:
     backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
-        reason = backend.accepts(request.source)
-        if reason:
-            raise UserError("route {} is not applicable to {}: {}".format(backend.name, args.model, reason))
-        python = env_python(backend)
-        if request.requirements:
-            try:
-                python = overlay_python(backend, python, request.requirements)
-            except EnvFailure as e:
-                raise UserError("route {}: {}".format(backend.name, e))
+        python = single_route_python(backend, request)
         try:
             result = diagnose(python, backend.name, request.source.spec,
                               os.path.abspath(args.out), request.samples,

@@ -34,22 +34,14 @@ def run(args) -> int:
     from backends.runner import BadInput, convert_isolated
     from coreml_routes import model_args
     from coreml_routes.convert import resolve_route
-    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
+    from coreml_routes.conversions import single_route_python
+    from coreml_routes.envs import child_env
     from coreml_routes.errors import UserError
 
     backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-ops-") as tmp:
         request = model_args.resolve(args, tmp)
-        reason = backend.accepts(request.source)
-        if reason:
-            raise UserError("route {} is not applicable to {}: {}".format(
-                backend.name, args.model, reason))
-        python = env_python(backend)
-        if request.requirements:
-            try:
-                python = overlay_python(backend, python, request.requirements)
-            except EnvFailure as e:
-                raise UserError("route {}: {}".format(backend.name, e))
+        python = single_route_python(backend, request)
         try:   # into the scratch folder: build/ is left alone
             record = convert_isolated(python, backend.name, request.source.spec,
                                       os.path.join(tmp, "build"), request.samples,
