@@ -41,6 +41,7 @@ class Job(object):
         self.scripted = scripted          # a TorchScript module to convert as it is, or None
         self.output_shapes = None         # PyTorch's output shapes, once the golden run is done
         self.golden_source = None         # where the golden outputs came from
+        self.variant = None               # backends.variants name, or None for the default
 
     def torch_inputs(self):
         import torch
@@ -118,6 +119,7 @@ class Backend(object):
     artifact = None      # file name of the converted model in the route's folder
     summary = ""         # one line for --help and the tables
     hook_kind = None     # what a hooks file overrides for this route (for --help)
+    variants = ()        # backends.variants names this route can build besides its default
 
     def accepts(self, source):
         """None when this route can start from ``source`` (a ``backends.sources.Source``),

@@ -1,12 +1,14 @@
 """Convert zoo models by routes of this env, one process each, and record the results.
 
     python -m backends.batch --route v3 [--route ...] [--models a b] [--out build] [--results results]
-        [--hooks FILE]
+        [--hooks FILE] [--variants all | NAME ...]
 
 One line per model as it goes (under a progress bar on a terminal);
 ``results/conversion-<route>.json`` gets one entry per model (entries for other models are
 kept; the file is replaced atomically). Ctrl-C removes the conversion in progress, prints one
-line and exits 130. Runs on Python 3.7.
+line and exits 130. ``--variants`` converts those variants of each route instead of its
+default (``all``: every variant the route has), into ``build/<model>/<route>+<variant>/`` and
+``results/conversion-<route>+<variant>.json``. Runs on Python 3.7.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sys
 import time
 
 import backends
+from backends import variants
 from backends.base import read_json, write_json_atomic
 from backends.runner import BadInput, convert_isolated, interrupts_once
 
@@ -31,13 +34,15 @@ def main(argv=None):
     p.add_argument("--out", default="build")
     p.add_argument("--results", default="results")
     p.add_argument("--hooks", help="hooks file passed to every conversion (HOOKS = {route: {op: fn}})")
+    p.add_argument("--variants", nargs="+", metavar="NAME",
+                   help="convert these variants instead of the default ('all': the route's own)")
     args = p.parse_args(argv)
     try:
-        for route in args.route:
-            backends.get(route)
+        args.jobs = [(route, variant) for route in args.route
+                     for variant in route_variants(backends.get(route), args.variants)]
         for model in args.models:
             zoo.get(model)
-    except (backends.UnknownRoute, zoo.ZooError) as e:
+    except (backends.UnknownRoute, variants.UnknownVariant, zoo.ZooError) as e:
         sys.stderr.write("error: {}\n".format(e))
         return 2
 
@@ -52,25 +57,37 @@ def main(argv=None):
 
 def convert_all(args):
     os.makedirs(args.results, exist_ok=True)
-    jobs = [(route, model) for route in args.route for model in args.models]
+    jobs = [(route, variant, model) for route, variant in args.jobs for model in args.models]
     progress = Progress(len(jobs))
     try:
-        for done, (route, model) in enumerate(jobs, 1):
-            progress.start("{} {}".format(route, model))
+        for done, (route, variant, model) in enumerate(jobs, 1):
+            name = variants.folder_name(route, variant)
+            progress.start("{} {}".format(name, model))
             start = time.time()
             try:
                 record = convert_isolated(sys.executable, route, model, args.out, args.samples,
-                                          hooks=os.path.abspath(args.hooks) if args.hooks else None)
+                                          hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                                          variant=variant)
             except BadInput as e:
                 sys.stderr.write("error: {}\n".format(e))
                 return 2
-            record_result(args.results, route, model, record)
-            progress.done("[{}/{}] {:<10} {:<18} {:<6} {:6.1f} s  {}".format(
-                done, len(jobs), route, model, record["status"], time.time() - start,
+            record_result(args.results, name, model, record)
+            progress.done("[{}/{}] {:<14} {:<18} {:<6} {:6.1f} s  {}".format(
+                done, len(jobs), name, model, record["status"], time.time() - start,
                 short_reason(record)))
     finally:
         progress.close()
     return 0
+
+
+def route_variants(backend, names):
+    """[None] (the default) without --variants; else the variants asked for, checked."""
+    if not names:
+        return [None]
+    chosen = list(backend.variants) if names == ["all"] else names
+    for name in chosen:
+        variants.check(backend, name)
+    return chosen
 
 
 class Progress(object):

@@ -15,18 +15,19 @@ import sys
 import threading
 
 from backends.base import BadInput, last_line, read_json, write_json_atomic
+from backends.variants import folder_name
 from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
 
 DEFAULT_TIMEOUT = 1800
 
 
-def route_dir(out_root, model, route):
-    return os.path.join(out_root, model, route)
+def route_dir(out_root, model, route, variant=None):
+    return os.path.join(out_root, model, folder_name(route, variant))
 
 
 def convert_isolated(python, route, model, out_root, samples=32000, weights=None, hooks=None,
                      timeout=DEFAULT_TIMEOUT, env=None, extra_args=(), name=None, inputs=None,
-                     outputs=None):
+                     outputs=None, variant=None):
     """Convert in a child process; return the conversion record (status ok or failed).
 
     ``model`` is a zoo name or another source spec (``backends.sources``); ``name`` the model
@@ -40,14 +41,15 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     staging folder and any folder this call created are removed. Staging folders of
     processes that are gone (an earlier run killed hard) are swept first.
     ``extra_args``: further worker options (e.g. ``--submodule``, used by diagnose).
+    ``variant``: build that variant into ``<route>+<variant>/`` (``backends.variants``).
     """
     from backends.sources import parse
     name = name or parse(model).default_name
-    final = route_dir(out_root, name, route)
+    final = route_dir(out_root, name, route, variant)
     parent = os.path.dirname(final)
     created = make_dirs(parent)
     sweep_stale_staging(parent)
-    staging = os.path.join(parent, ".{}.staging-{}".format(route, os.getpid()))
+    staging = os.path.join(parent, ".{}.staging-{}".format(os.path.basename(final), os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     cmd = [python, "-m", "backends.worker", "--route", route, "--model", model, "--name", name,
            "--out", staging, "--samples", str(samples)]
@@ -59,6 +61,8 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--weights", weights]
     if hooks:
         cmd += ["--hooks", hooks]
+    if variant:
+        cmd += ["--variant", variant]
     cmd += list(extra_args)
     try:
         try:
@@ -78,6 +82,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     record = read_json(os.path.join(staging, "conversion.json"))
     if record is None or code != 0 and record.get("status") == "ok":
         record = crash_record(route, name, samples, staging, code, stderr)
+        record["variant"] = variant
     if record.get("status") != "ok" and code not in (0, 1):
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)

@@ -2,7 +2,7 @@
 
     python -m backends.worker --route v3 --model SPEC --out DIR [--name ID]
         [--samples N] [--inputs IN.npz] [--outputs a,b] [--weights W.npz] [--hooks HOOKS.py]
-        [--submodule DOTTED.PATH] [--intermediates OUT.npz]
+        [--submodule DOTTED.PATH] [--intermediates OUT.npz] [--variant NAME]
 
 SPEC is a zoo name, FILE.py:FUNCTION, package.module:FUNCTION, a TorchScript archive or an
 ONNX file (``backends.sources``); IN.npz holds the inputs (``input:<name>``) and, for ONNX,
@@ -17,7 +17,8 @@ nothing crosses envs but names); ``--intermediates`` also saves every intermedia
 the graph the route captures, by name (``Backend.intermediates``). A failed conversion's
 record names the op being converted when it failed (``failed_op``). Every record lists the
 op names the converter looked up, with counts (``converter_ops``: what a hook can key on);
-a hook key that names none of them is a ``warning:`` line on stderr.
+a hook key that names none of them is a ``warning:`` line on stderr. ``--variant`` builds
+another precision or compressed weights (``backends.variants``) instead of the default.
 A parent (backends.runner) records deaths by signal. Runs on Python 3.7.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main(argv=None):
     p.add_argument("--hooks", help="python file defining HOOKS = {route: {op: fn}}")
     p.add_argument("--submodule", help="convert only this sub-module (dotted path, '' = whole)")
     p.add_argument("--intermediates", help="also save the captured graph's intermediates here")
+    p.add_argument("--variant", help="build this variant (backends.variants) instead of the default")
     args = p.parse_args(argv)
     try:
         record = run(args)
@@ -62,10 +64,13 @@ def run(args):
     from backends.base import ConversionError, Stages, write_json_atomic
     from backends.inspect_spec import summarize
 
+    from backends import variants
+    variant = getattr(args, "variant", None)
     try:
         backend = backends.get(args.route)
         source = sources.parse(args.model)
-    except (backends.UnknownRoute, sources.SourceError) as e:
+        variants.check(backend, variant)
+    except (backends.UnknownRoute, sources.SourceError, variants.UnknownVariant) as e:
         raise BadInput(str(e))
     not_applicable = backend.accepts(source)
     if not_applicable:
@@ -76,7 +81,7 @@ def run(args):
               "source": {"kind": source.kind, "spec": args.model}, "samples": args.samples,
               "submodule": getattr(args, "submodule", None),
               "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
-              "hooks": os.path.basename(args.hooks) if args.hooks else None,
+              "hooks": os.path.basename(args.hooks) if args.hooks else None, "variant": variant,
               "status": "failed", "stage": None, "error": None, "seconds": stages.seconds}
     with stages("load_toolchain"):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
@@ -85,12 +90,15 @@ def run(args):
     seen = None
     try:
         job = prepare_job(args, backend, source, stages)
+        job.variant = variant
         record["golden_source"] = job.golden_source
         with backend.watch_ops() as seen:
             extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
             record.update(summarize(os.path.join(args.out, backend.artifact)))
+        record["compute_units"] = variants.compute_units(record["spec_type"],
+                                                         record.get("compute_precision"))
         record["status"] = "ok"
         if getattr(args, "intermediates", None):
             record["intermediates"] = save_intermediates(backend, job, stages, args.intermediates)

@@ -56,7 +56,8 @@ class FirstNonFinite:
         self.found = None
 
     def __call__(self, name, type_name, value, layer_name=None):
-        if self.found is not None or type_name in self.CONSTANTS:
+        if self.found is not None or type_name in self.CONSTANTS \
+                or type_name.startswith("constexpr_"):   # compressed weights are constants too
             return
         array = np.asarray(value)
         if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):

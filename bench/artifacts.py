@@ -1,4 +1,7 @@
-"""Find one model x route's artifacts in build/ and say why when they cannot be used."""
+"""Find one model x route's artifacts in build/ and say why when they cannot be used.
+
+An artifact is named by its folder: a route (``v9``, the route's default) or a route's
+variant (``v9+lut4``, see ``backends.variants``). ``variants(build_dir, model)`` lists them."""
 from __future__ import annotations
 
 import json
@@ -7,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+
+from backends.variants import split
 
 
 @dataclass
@@ -21,6 +26,33 @@ class Artifact:
     @property
     def usable(self):
         return self.reason is None
+
+    @property
+    def variant(self):
+        """The variant this artifact is (``lut4`` for ``v9+lut4``), None for a route's default."""
+        return split(self.route)[1]
+
+
+def variants(build_dir, model, route=None):
+    """Artifact names of ``model`` in ``build_dir``: each route's default then its variants,
+    routes in registry order (v3, v4, v9, v9-export), variants in ``backends.variants``
+    order; e.g. ["v3", "v3+lut4", "v9", "v9+fp32", "v9+lin8"]. ``route``: only that route's.
+    Only folders holding a conversion record count (a converted or a failed run)."""
+    import backends
+    from backends.variants import SUMMARIES
+    folder = os.path.join(build_dir, model)
+    try:
+        names = [n for n in os.listdir(folder) if not n.startswith(".")
+                 and os.path.isfile(os.path.join(folder, n, "conversion.json"))]
+    except OSError:
+        return []
+    routes, kinds = list(backends.all_routes()), list(SUMMARIES)
+
+    def order(name):
+        r, v = split(name)
+        return (routes.index(r) if r in routes else len(routes), r,
+                -1 if v is None else kinds.index(v) if v in kinds else len(kinds), v or "")
+    return sorted((n for n in names if route is None or split(n)[0] == route), key=order)
 
 
 class NoBuild(Exception):
@@ -76,12 +108,27 @@ def read_golden(folder):
     return inputs, outputs
 
 
+CONVERTER_STAGES = ("export", "trace", "convert", "compress", "save")
+
+
 def conversion_summary(record):
     """The conversion facts a results row repeats, so a row reads on its own."""
     seconds = record.get("seconds") or {}
     # Converter work only: building the model, loading the toolchain and the golden run
     # are the same on every route and would hide the differences.
-    work = sum(v for k, v in seconds.items() if k in ("export", "trace", "convert", "save"))
+    work = sum(v for k, v in seconds.items() if k in CONVERTER_STAGES)
     return {"status": record.get("status", "missing"), "stage": record.get("stage"),
             "error": record.get("error"), "seconds": round(work, 4) if seconds else None,
-            "toolchain": record.get("toolchain")}
+            "toolchain": record.get("toolchain"), "variant": record.get("variant"),
+            "compute_units": compute_units(record)}
+
+
+def compute_units(record):
+    """Compute units Core ML may run the artifact on (Apple's typed-execution rules), from
+    its record; records written before variants existed are read the same way."""
+    from backends.variants import compute_units as rule
+    if record.get("compute_units"):
+        return record["compute_units"]
+    if not record.get("spec_type"):
+        return None
+    return rule(record["spec_type"], record.get("compute_precision"))

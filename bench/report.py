@@ -8,6 +8,7 @@ import os
 
 from bench.cells import (accuracy_text, count_text, device_text, latency_text, measured,
                          one_line, runs_text, size_text, timing_text, why)
+from bench.artifacts import CONVERTER_STAGES, compute_units
 from bench.macos import COMPUTE_UNITS
 
 
@@ -18,8 +19,14 @@ def routes_of(model, hosts, conversions):
     found = [r for r, data in conversions.items() if model in data.get("models", {})]
     for doc in hosts:
         found += [r for r in doc.get("rows", {}).get(model, {}) if r not in found]
-    order = list(backends.all_routes())   # v3, v4, v9, ...: history reads left to right
-    return sorted(set(found), key=lambda r: (order.index(r) if r in order else len(order), r))
+    from backends.variants import SUMMARIES, split
+    order, kinds = list(backends.all_routes()), list(SUMMARIES)   # history reads left to right
+
+    def key(name):
+        route, variant = split(name)
+        return (order.index(route) if route in order else len(order), route,
+                -1 if variant is None else kinds.index(variant) if variant in kinds else len(kinds))
+    return sorted(set(found), key=key)
 
 
 def models_of(hosts, conversions):
@@ -36,10 +43,10 @@ def conversion_of(model, route, hosts, conversions):
     record = conversions.get(route, {}).get("models", {}).get(model)
     if record is not None:
         seconds = record.get("seconds") or {}
-        work = sum(v for k, v in seconds.items() if k in ("export", "trace", "convert", "save"))
+        work = sum(v for k, v in seconds.items() if k in CONVERTER_STAGES)
         return {"status": record.get("status"), "stage": record.get("stage"),
                 "error": record.get("error"), "seconds": work if seconds else None,
-                "file_bytes": record.get("file_bytes"),
+                "file_bytes": record.get("file_bytes"), "compute_units": compute_units(record),
                 "count": record.get("layer_count", record.get("op_count")),
                 "count_kind": "layers" if "layer_count" in record else "ops"}
     for doc in hosts:
@@ -47,6 +54,7 @@ def conversion_of(model, route, hosts, conversions):
         if row:
             conv = dict(row.get("conversion") or {})
             static = row.get("static") or {}
+            conv.setdefault("compute_units", static.get("compute_units"))
             conv.update(file_bytes=static.get("file_bytes"),
                         count=static.get("layer_count") or static.get("op_count"),
                         count_kind="layers" if static.get("layer_count") else "ops")
@@ -83,16 +91,27 @@ def stress_input(model, hosts, conversions):
     return None
 
 
+AS_TYPED = "as typed (reference)"
+FP16_EMULATED = "fp16 emulated (reference, GPU/NE)"
+MAY_RUN_ON = "may run on (Apple's rules)"
+
+
+def units_text(conv):
+    units = conv.get("compute_units")
+    return " ".join(units) if units else "–"
+
+
 def model_table(model, hosts, conversions):
+    """One row per route's default artifact; variants have their own table."""
     stress = stress_input(model, hosts, conversions)
     precisions = ["fp32", "fp16"] + (["fp16_full_scale"] if stress else [])
     headers = ["route", "converted?", "convert s", "size", "layers/ops", "parameters (spec)",
-               "fp32 accuracy (reference, CPU)", "fp16 accuracy (emulated GPU/NE)"]
+               MAY_RUN_ON, AS_TYPED, FP16_EMULATED]
     headers += (["fp16, " + stress] if stress else []) + ["timing"]
     for doc in hosts:
         headers += ["{} {}".format(doc["host"]["name"], cu) for cu in COMPUTE_UNITS]
     rows = []
-    for route in routes_of(model, hosts, conversions):
+    for route in [r for r in routes_of(model, hosts, conversions) if "+" not in r]:
         conv = conversion_of(model, route, hosts, conversions)
         ok = conv.get("status") == "ok"
         converted = "yes" if ok else ("no (missing)" if conv.get("status") == "missing"
@@ -105,7 +124,7 @@ def model_table(model, hosts, conversions):
                 "{:.2f}".format(conv["seconds"]) if conv.get("seconds") is not None else "–",
                 size_text(conv.get("file_bytes")) if ok else "–",
                 "{} {}".format(conv.get("count"), conv.get("count_kind")) if ok and conv.get("count") else "–",
-                params]
+                params, units_text(conv) if ok else "–"]
         for precision_name in precisions:
             line.append(accuracy_text(first_measured(
                 hosts, model, route, lambda r: r.get("reference", {}).get(precision_name))) if ok else "–")
@@ -125,6 +144,43 @@ def model_table(model, hosts, conversions):
                     line.append(device_text(row["coreml"]["compute_units"][cu]))
         rows.append(line)
     return headers, rows
+
+
+def variants_table(model, hosts, conversions):
+    """Every artifact of ``model`` (each route's default and its variants) side by side:
+    what users ship, how big, where it may run, and how far from PyTorch."""
+    from backends.variants import SUMMARIES, split
+    names = routes_of(model, hosts, conversions)
+    if not any("+" in n for n in names):
+        return None
+    headers = ["artifact", "what", "size", MAY_RUN_ON, "weights (spec)", AS_TYPED, FP16_EMULATED,
+               "top-5 vs PyTorch (as typed)"]
+    rows = []
+    for name in names:
+        route, variant = split(name)
+        conv = conversion_of(model, name, hosts, conversions)
+        ok = conv.get("status") == "ok"
+        what = SUMMARIES.get(variant, variant) if variant else "default of route {}".format(route)
+        precision = first_measured(hosts, model, name, lambda r: {"v": r.get("static", {}).get("weight_precision")})
+        as_typed = first_measured(hosts, model, name, lambda r: r.get("reference", {}).get("fp32"))
+        fp16 = first_measured(hosts, model, name, lambda r: r.get("reference", {}).get("fp16"))
+        if not ok:
+            rows.append([name, what, "–", "–", "–", "no: failed at {}".format(conv.get("stage"))
+                         if conv.get("status") != "missing" else "no (missing)", "–", "–"])
+            continue
+        rows.append([name, what, size_text(conv.get("file_bytes")), units_text(conv),
+                     precision["v"] if measured(precision) else why(precision, 50),
+                     accuracy_text(as_typed), accuracy_text(fp16), top5_text(as_typed)])
+    return headers, rows
+
+
+def top5_text(result):
+    if not measured(result):
+        return "–"
+    for figures in result.get("outputs", {}).values():
+        if measured(figures) and "top5_agreement" in figures:
+            return "{:d}/5".format(round(figures["top5_agreement"] * 5))
+    return "– (no label output)"
 
 
 def failures_table(hosts, conversions):
@@ -210,9 +266,16 @@ def render(hosts, conversions, out_dir):
     pngs = plots.write_all(hosts, models, out_dir)
     lines = ["# Results", "",
              "Generated by `coreml-routes report` from `results/*.json`; do not edit by hand.",
-             "Accuracy is against PyTorch's outputs (golden.npz). fp32 and fp16 come from the "
-             "reference evaluator (`coreml_reference`): fp16 *emulates* GPU / Neural Engine float16; "
-             "tolerances and their reasons are in `coreml_reference/metrics.py`. Compute-unit columns "
+             "Accuracy is against PyTorch's outputs (golden.npz), from the reference evaluator "
+             "(`coreml_reference`). *As typed*: each op runs in the type the program declares — "
+             "float32 for NeuralNetworks and fp32 ML Programs (Core ML on the CPU); for fp16 ML "
+             "Programs (coremltools' default) float16 storage and a float16 result per op, with the "
+             "program's casts (accumulations inside an op in float32). *fp16 emulated*: weights "
+             "and every result rounded to float16, as the GPU / Neural Engine run any model. "
+             "*May run on*: the compute units Core ML may use by Apple's typed-execution rules "
+             "(an fp32 ML Program never runs on the Neural Engine). Variants (`<route>+<variant>`) "
+             "are built by the route's own toolchain (`convert --precision` / `--compress`). "
+             "Tolerances and their reasons are in `coreml_reference/metrics.py`. Compute-unit columns "
              "are real Core ML on that host (macOS only). Host latency: median (p90, min) in ms; Core ML "
              "latency: the ModelBench mean (min, max of the kept predictions) in ms, after load time "
              "and the first prediction, each timed once. How each row was timed is in its `timing` "
@@ -226,6 +289,9 @@ def render(hosts, conversions, out_dir):
                       "({}).".format(count_text(base["parameters"]["count"]), count_text(base["macs"]["count"]),
                                      base["macs"]["source"]), ""]
         lines += [table(*model_table(model, hosts, conversions)), ""]
+        variant_rows = variants_table(model, hosts, conversions)
+        if variant_rows:
+            lines += ["### {}: variants".format(model), "", table(*variant_rows), ""]
     lines += ["## Failures", "", table(*failures_table(hosts, conversions)), "",
               "## Host baselines", "", table(*baselines_table(hosts, conversions)), "",
               "## Plots", ""]

@@ -1,4 +1,5 @@
-"""One benchmark run: every model x route in build/, into results/<host>.json."""
+"""One benchmark run: every model x route in build/ (with the route's variants found
+there, ``<route>+<variant>``), into results/<host>.json."""
 from __future__ import annotations
 
 import os
@@ -28,7 +29,8 @@ def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference
     name = results.host_name(host)
     doc = {"schema": results.SCHEMA, "kind": results.KIND, "host": results.host_info(name),
            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "baselines": {}, "rows": {}}
-    bar = tqdm(total=len(models) * (len(routes) + 1), unit="step", disable=not progress)
+    names = {model: artifact_names(build_dir, model, routes) for model in models}
+    bar = tqdm(total=sum(len(n) + 1 for n in names.values()), unit="step", disable=not progress)
     try:
         for model in models:
             bar.set_postfix_str("{} / PyTorch + onnxruntime".format(model))
@@ -36,7 +38,7 @@ def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference
             bar.update()
             if write:
                 results.write_host(out_dir, doc)
-            for route in routes:
+            for route in names[model]:
                 bar.set_postfix_str("{} / {}".format(model, route))
                 row = measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runtime,
                                   protocol)
@@ -47,6 +49,18 @@ def run_bench(models, routes, build_dir, out_dir, repeat=20, warmup=3, reference
     finally:
         bar.close()
     return doc
+
+
+def artifact_names(build_dir, model, routes):
+    """Each requested route (reported even when missing) followed by the variants of it that
+    build_dir holds; a name with a variant (``v9+lut4``) stands for itself only."""
+    names = []
+    for route in routes:
+        if route not in names:
+            names.append(route)
+        if "+" not in route:
+            names += [n for n in artifacts.variants(build_dir, model, route) if n not in names]
+    return names
 
 
 def baselines(model, build_dir, routes, repeat, warmup):
@@ -88,7 +102,8 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
     inputs, golden = artifacts.read_golden(art.folder)
     facts = {"file_bytes": record.get("file_bytes"), "spec_type": record.get("spec_type"),
              "layer_count": record.get("layer_count"), "op_count": record.get("op_count"),
-             "compute_precision": record.get("compute_precision")}
+             "compute_precision": record.get("compute_precision"),
+             "compute_units": artifacts.compute_units(record)}
     spec = _cell(lambda: static.spec_facts(art.model_path), "spec")
     facts.update(spec if "not_measured" not in spec else
                  {"parameters": spec, "weight_precision": spec})

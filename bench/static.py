@@ -15,7 +15,7 @@ def spec_facts(model_path):
     kind = spec.WhichOneof("Type")
     if kind == "mlProgram":
         counts = _program_consts(spec.mlProgram)
-        source = "ML Program float const tensors"
+        source = "ML Program weights (float const and constexpr_* tensors)"
     else:
         counts = {}
         _weight_params(getattr(spec, kind), counts)
@@ -55,6 +55,14 @@ def _program_consts(program):
     for function in program.functions.values():
         block = function.block_specializations[function.opset]
         for op in block.operations:
+            if op.type.startswith("constexpr_") and op.type != "constexpr_cast":
+                # compressed weights (coremltools.optimize): counted under their encoding;
+                # joint forms chain two ops, the last one (sparse_to_dense) holds the weight
+                tensor = op.outputs[-1].type.tensorType
+                n = int(np.prod([d.constant.size for d in tensor.dimensions])) if tensor.rank else 1
+                key = op.type[len("constexpr_"):]
+                counts[key] = counts.get(key, 0) + n
+                continue
             if op.type != "const":
                 continue
             tensor = op.outputs[0].type.tensorType

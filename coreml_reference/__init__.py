@@ -23,7 +23,9 @@ def predict(model, inputs, precision="fp32", trace=None):
         or what ``coreml_reference.load`` returned (parsed once, weights decoded once: the
         way to call ``predict`` repeatedly on one model).
     inputs: {input name: numpy array}, as ``MLModel.predict`` takes them.
-    precision: "fp32" (Core ML on CPU) or "fp16" — an *emulation* of GPU / Neural Engine
+    precision: "fp32" runs the model *as typed* (Core ML on CPU): float32, except that an
+        fp16-typed ML Program (coremltools' default) keeps float16 storage and rounds every
+        op's result to float16, with the program's casts. "fp16" is an *emulation* of GPU / Neural Engine
         execution: weights and every layer's / op's result are rounded to float16. It shows
         fp16 overflow and rounding loss; it is not the device and not bit-exact.
     trace: optional callable ``trace(name, type_name, value, layer_name)`` called with every

@@ -8,8 +8,10 @@ from coreml_routes.errors import UserError
 
 HELP = """\
 Benchmark the converted models in BUILD/<model>/<route>/ and write OUT/<host>.json.
+Variants found in BUILD (<route>+fp32, <route>+lut4, ... from convert --precision /
+--compress) are measured after their route; --routes v9+lut4 picks one alone.
 
-For every model x route:
+For every model x route (and variant):
   accuracy     max abs error and SNR (dB) of each output against PyTorch (golden.npz), top-5
                label agreement for clip_output; in fp32 and in fp16 emulation (the reference
                evaluator), with the first layer/op whose fp16 result holds inf/NaN
@@ -41,7 +43,9 @@ def register(subparsers):
     p.add_argument("--models", nargs="+", metavar="M",
                    help="zoo models, or your models by id (build/<id>/) or as given to convert "
                         "(FILE.py:FUNCTION, .pt, .onnx) (default: all zoo models)")
-    p.add_argument("--routes", nargs="+", metavar="ROUTE", help="routes (default: all)")
+    p.add_argument("--routes", nargs="+", metavar="ROUTE",
+                   help="routes, with their variants found in BUILD, or single variants such as "
+                        "v9+lut4 (default: all routes)")
     p.add_argument("--repeat", type=int, default=20, metavar="N",
                    help="timed runs per host latency figure (PyTorch, onnxruntime), after the "
                         "warm-up (default 20); Core ML always uses the ModelBench rounds")
@@ -84,10 +88,12 @@ def run(args) -> int:
         raise UserError("unknown model {}; known models: {}, or a model id with a folder in {} "
                         "(convert or compare it first)".format(
                             ", ".join(repr(m) for m in unknown), ", ".join(zoo.MODELS), args.build))
-    unknown = [r for r in routes if r not in known_routes]
+    from backends.variants import SUMMARIES, split
+    unknown = [r for r in routes if split(r)[0] not in known_routes
+               or split(r)[1] not in (None,) + tuple(SUMMARIES)]
     if unknown:
-        raise UserError("unknown route {}; known routes: {}".format(
-            ", ".join(repr(r) for r in unknown), ", ".join(known_routes)))
+        raise UserError("unknown route {}; known routes: {} (variants: <route>+{})".format(
+            ", ".join(repr(r) for r in unknown), ", ".join(known_routes), "|".join(SUMMARIES)))
     if args.repeat < 1 or args.warmup < 0 or args.reference_repeat < 1:
         raise UserError("--repeat and --reference-repeat must be >= 1 and --warmup >= 0")
     try:

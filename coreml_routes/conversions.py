@@ -89,8 +89,9 @@ def single_route_python(backend, request):
     return python
 
 
-def convert_route(request, backend, out_root, hooks=None, host=None, provision=True):
-    """The route's conversion record, checked; ``status`` ok / failed / not applicable."""
+def convert_route(request, backend, out_root, hooks=None, host=None, provision=True, variant=None):
+    """The route's conversion record, checked; ``status`` ok / failed / not applicable.
+    ``variant``: build that variant into ``<route>+<variant>/`` (``backends.variants``)."""
     from backends.runner import BadInput, convert_isolated, record_failure, route_dir
     from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
     reason = backend.accepts(request.source)
@@ -109,11 +110,12 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
         record = convert_isolated(python, backend.name, request.source.spec, out_root,
                                   request.samples, weights=request.weights_npz, hooks=hooks,
                                   env=child_env(), name=request.name, inputs=request.inputs_npz,
-                                  outputs=request.outputs)
+                                  outputs=request.outputs, variant=variant)
     except BadInput as e:
         raise UserError(str(e).replace("error: ", "", 1))
     if record.get("status") == "ok":
-        check(route_dir(out_root, request.name, backend.name), record, host, request.weights)
+        check(route_dir(out_root, request.name, backend.name, variant), record, host,
+              request.weights)
     return record
 
 

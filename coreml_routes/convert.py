@@ -26,6 +26,9 @@ conversion.json's "verified" says matches / diverges / cannot evaluate, with the
 and max abs error; "torch_drift" compares the route env's torch with this host's torch on
 the same weights and inputs.
 Exit 0 converted (and not diverging), 1 the route failed or the model diverges, 2 bad input.
+Variants are part of the folder name: --precision fp32 writes DIR/<model>/<route>+fp32/,
+--compress NAME writes DIR/<model>/<route>+NAME/. The plain <route>/ folder is the route's
+default, as users get it from that toolchain (v9, v9-export: coremltools' fp16 ML Program).
 """
 
 
@@ -49,6 +52,15 @@ def register(subparsers):
                    help="Python file defining HOOKS = {route: {op type: function}} to replace how "
                         "an op converts (v3: ONNX op -> onnx-coreml function; v4/v9: TorchScript "
                         "op -> MIL composite). See examples/hooks_pad.py")
+    from backends.variants import SUMMARIES
+    p.add_argument("--precision", choices=["fp16", "fp32"],
+                   help="ML Program routes (v9, v9-export): fp16 is coremltools' default (the plain "
+                        "<route>/ folder); fp32 writes <route>+fp32/ (runs on CPU and GPU only, "
+                        "never the Neural Engine)")
+    p.add_argument("--compress", metavar="NAME", choices=[n for n in SUMMARIES if n != "fp32"],
+                   help="compressed weights, by the route's own toolchain, into <route>+NAME/: "
+                        + "; ".join("{} = {}".format(n, t) for n, t in SUMMARIES.items() if n != "fp32")
+                        + ". v3/v4: fp16w, lin8, lut4, lut6; v9/v9-export: lin8, lut4, lut6, prune50")
     p.set_defaults(run=run)
 
 
@@ -65,13 +77,36 @@ def resolve_route(args):
     return backend
 
 
+def variant_of(args, backend):
+    """The variant that --precision / --compress ask for (None: the route's default)."""
+    from backends import variants
+    from coreml_routes.errors import UserError
+    precision = getattr(args, "precision", None)
+    compress = getattr(args, "compress", None)
+    if precision and compress:
+        raise UserError("give --precision or --compress, not both (compressed variants start from "
+                        "the route's default precision)")
+    if precision and "fp32" not in backend.variants:
+        raise UserError("route {} builds a NeuralNetwork (fp32 weights; Core ML picks the precision "
+                        "per device): --precision applies to ML Program routes only; for float16 "
+                        "weights use --compress fp16w".format(backend.name))
+    variant = compress or ("fp32" if precision == "fp32" else None)
+    try:
+        variants.check(backend, variant)
+    except variants.UnknownVariant as e:
+        raise UserError(str(e))
+    return variant
+
+
 def run(args) -> int:
     from coreml_routes import model_args
     from concurrent.futures import ThreadPoolExecutor
     from coreml_routes.conversions import (convert_route, host_reference, needs_shared_weights,
                                            require_applicable)
 
+    from backends.runner import route_dir
     backend = resolve_route(args)
+    variant = variant_of(args, backend)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
         require_applicable(backend, request)
@@ -81,8 +116,8 @@ def run(args) -> int:
                 pool.submit(host_reference, request, tmp)
             record = convert_route(request, backend, os.path.abspath(args.out),
                                    hooks=os.path.abspath(args.hooks) if args.hooks else None,
-                                   host=host)
-    print_record(record, os.path.join(args.out, request.name, backend.name), request)
+                                   host=host, variant=variant)
+    print_record(record, route_dir(args.out, request.name, backend.name, variant), request)
     if record["status"] != "ok" or (record.get("verified") or {}).get("status") == "diverges":
         return 1
     return 0
@@ -91,7 +126,7 @@ def run(args) -> int:
 def print_record(record, folder, request):
     seconds = record.get("seconds") or {}
     timing = ", ".join("{} {:.2f} s".format(k, v) for k, v in seconds.items()
-                       if k in ("export", "trace", "load", "convert", "save"))
+                       if k in ("export", "trace", "load", "convert", "compress", "save"))
     if record["status"] != "ok":
         where = folder if not os.path.exists(os.path.join(folder, "conversion.failed.json")) \
             else os.path.join(folder, "conversion.failed.json") + " (earlier conversion kept)"

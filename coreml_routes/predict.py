@@ -26,8 +26,9 @@ def register(subparsers):
     p.add_argument("model", metavar="MODEL", help="path to model.mlmodel or model.mlpackage")
     p.add_argument("--input", required=True, metavar="FILE", help=".npz or .wav input")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
-                   help="fp32: Core ML on CPU; fp16: emulate GPU / Neural Engine float16 "
-                        "(weights and every intermediate rounded to float16)")
+                   help="fp32: the model as typed, Core ML on CPU (an fp16 ML Program, "
+                        "coremltools' default, then runs in float16 op by op); fp16: emulate GPU / "
+                        "Neural Engine float16 (weights and every intermediate rounded to float16)")
     p.add_argument("--out", metavar="OUT.npz", help="save the outputs here")
     p.set_defaults(run=run)
 
@@ -45,7 +46,7 @@ def run(args) -> int:
     except coreml_reference.EvaluatorError as e:
         raise UserError(str(e))
     golden = golden_for(args.model, inputs)
-    print("{} ({}):".format(args.model, args.precision))
+    print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():
         line = "  {:<16} shape {}".format(name, list(value.shape))
         if golden is not None and "output:" + name in golden:

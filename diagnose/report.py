@@ -3,7 +3,8 @@ from __future__ import annotations
 
 
 def render(d):
-    head = "diagnosis: {} by {} ({}): {}".format(d["model"], d["route"], d["precision"], d["verdict"])
+    route = d["route"] + ("+" + d["variant"] if d.get("variant") else "")
+    head = "diagnosis: {} by {} ({}): {}".format(d["model"], route, d["precision"], d["verdict"])
     lines = [head]
     if d["verdict"] == "conversion failed":
         m = d["module"]

@@ -13,19 +13,25 @@ from diagnose import divergence, failure
 
 def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=None,
              precision="fp32", env=None, name=None, inputs=None, outputs=None):
-    """Return the diagnosis dict; also written to <out_root>/<name>/<route>/diagnosis[-fp16].json.
+    """Return the diagnosis dict; also written to <out_root>/<name>/<folder>/diagnosis[-fp16].json.
 
     ``model`` is a zoo name or another source spec; ``name``, ``inputs`` and ``outputs`` as
-    for ``backends.runner.convert_isolated``."""
+    for ``backends.runner.convert_isolated``. ML Program routes are diagnosed on their fp32
+    variant (folder ``<route>+fp32``): a conversion bug shows against PyTorch's float32,
+    where the routes' default fp16 program would blur every op (and renames its values);
+    ``precision="fp16"`` emulates the device."""
+    import backends
     from backends.sources import parse
     name = name or parse(model).default_name
-    job = dict(name=name, inputs=inputs, outputs=outputs)
+    variant = "fp32" if "fp32" in backends.get(route).variants else None
+    job = dict(name=name, inputs=inputs, outputs=outputs, variant=variant)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-diagnose-") as scratch:
         record = convert_isolated(python, route, model, out_root, samples, weights=weights,
                                   hooks=hooks, env=env, extra_args=[
                                       "--intermediates", os.path.join(scratch, "reference.npz")],
                                   **job)
-        result = {"schema": 1, "model": name, "route": route, "precision": precision,
+        result = {"schema": 1, "model": name, "route": route, "variant": variant,
+                  "precision": precision,
                   "samples": samples, "hooks": hooks,
                   "conversion": dict((k, record.get(k)) for k in
                                      ("status", "stage", "error", "failed_op"))}
@@ -33,10 +39,10 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
             result.update(conversion_failure(python, route, model, samples, weights, hooks,
                                              env, scratch, record, job))
         else:
-            folder = route_dir(out_root, name, route)
+            folder = route_dir(out_root, name, route, variant)
             result.update(evaluate(folder, record, precision))
     filename = "diagnosis.json" if precision == "fp32" else "diagnosis-{}.json".format(precision)
-    folder = route_dir(out_root, name, route)
+    folder = route_dir(out_root, name, route, variant)
     os.makedirs(folder, exist_ok=True)
     result["file"] = os.path.join(folder, filename)
     write_json_atomic(result["file"], result)

@@ -13,6 +13,7 @@ import shutil
 
 from backends.base import Backend, ConversionError, OpsSeen
 from backends.sources import ONNX
+from backends.variants import compress
 
 OPSET = 9   # torch 1.4's default; the opset onnx-coreml 1.3 covers best
 
@@ -24,6 +25,7 @@ class V3(Backend):
     artifact = "model.mlmodel"
     summary = "torch.onnx.export -> onnx-coreml 1.3 -> coremltools 3.3 (NeuralNetwork, iOS 13)"
     hook_kind = "ONNX op type -> onnx-coreml custom conversion function"
+    variants = ("fp16w", "lin8", "lut4", "lut6")
 
     def accepts(self, source):
         return None   # every source: modules and archives through torch.onnx.export
@@ -40,6 +42,7 @@ class V3(Backend):
     def convert(self, job, stages):
         import onnx
         import onnx_coreml
+        import coremltools
         import torch
 
         onnx_path = os.path.join(job.out_dir, "model.onnx")
@@ -60,8 +63,11 @@ class V3(Backend):
             except Exception as e:
                 raise ConversionError("convert", "{}: {}".format(type(e).__name__, our_advice(str(e)))) from e
             spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
+        import coremltools
+        if job.variant:
+            with stages("compress"):
+                spec = compress(job.variant, coremltools.models.MLModel(spec))
         with stages("save"):
-            import coremltools
             coremltools.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
         return {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx"}
 

@@ -9,6 +9,7 @@ import os
 
 from backends.base import Backend
 from backends.torch_common import register_hooks, tensor_types, trace, watch_frontend
+from backends.variants import compress
 
 
 class V4(Backend):
@@ -18,6 +19,7 @@ class V4(Backend):
     artifact = "model.mlmodel"
     summary = "torch.jit.trace -> coremltools 4.1 ct.convert (NeuralNetwork)"
     hook_kind = "TorchScript op -> MIL composite (register_torch_op)"
+    variants = ("fp16w", "lin8", "lut4", "lut6")
 
     def load_toolchain(self):
         import coremltools
@@ -33,6 +35,9 @@ class V4(Backend):
             mlmodel = ct.convert(traced, inputs=tensor_types(ct, job))
             spec = renamed_outputs(ct, mlmodel.get_spec(), job.output_names)
             declare_output_shapes(spec, job.output_shapes)
+        if job.variant:
+            with stages("compress"):
+                spec = compress(job.variant, ct.models.MLModel(spec))
         with stages("save"):
             ct.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
         return {}

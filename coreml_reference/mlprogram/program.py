@@ -28,7 +28,7 @@ from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_
 
 class OpPlan:
     __slots__ = ("type", "name", "fn", "lists", "inputs", "outputs", "out_types", "blocks",
-                 "const", "const16")
+                 "const", "const16", "folded")
 
     def __init__(self, op_type, name):
         self.type = op_type
@@ -41,6 +41,7 @@ class OpPlan:
         self.blocks = []        # nested BlockPlans (control flow)
         self.const = None       # decoded value of a const op
         self.const16 = None     # ... rounded to float16 (fp16 mode), made on first use
+        self.folded = {}        # constexpr_* results by precision: constants, computed once
 
 
 class BlockPlan:
@@ -167,6 +168,9 @@ class Runner:
             self.trace(name, op.type, value, op.name)
 
     def _run_op(self, op):
+        folded = op.folded.get(self.precision)
+        if folded is not None:
+            return self._publish(op, folded)
         ctx = Context(self, op)
         try:
             kwargs = self._bind(op)
@@ -183,6 +187,13 @@ class Runner:
         except Exception as e:
             raise LayerError(op.type, op.name, "{}: {}".format(type(e).__name__, e),
                              self.path) from e
+        if op.type.startswith("constexpr_"):     # compressed weights: constant per precision
+            for value in values:
+                value.setflags(write=False)
+            op.folded[self.precision] = values
+        self._publish(op, values)
+
+    def _publish(self, op, values):
         for (name, _, _), value in zip(op.outputs, values):
             self.env[name] = value
             if self.trace is not None:

@@ -6,7 +6,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from coreml_reference.errors import ShapeError, UnsupportedError
+from coreml_reference.errors import LayerError, ShapeError, UnsupportedError
+from coreml_reference import nn_weights as weights
 
 
 class Context:
@@ -49,15 +50,16 @@ class Context:
 
     # --- weights ---
 
-    def weights(self, params, shape: Sequence[int], what: str = "weights") -> np.ndarray:
+    def weights(self, params, shape: Sequence[int], what: str = "weights", axis: int = 0) -> np.ndarray:
         """Decode a WeightParams into a float32 array of ``shape`` (row-major, as the spec
-        stores it), rounded through float16 when emulating fp16 execution. Decoded once per
+        stores it), rounded through float16 when emulating fp16 execution; quantized weights
+        have their channels along ``axis`` (1 for deconvolution). Decoded once per
         loaded model: decoding is loading, not evaluating."""
         key = (what, tuple(int(d) for d in shape))
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        values = decode_weights(params, self)
+        values = decode_weights(params, self, key[1], axis)
         expected = int(np.prod(shape)) if len(shape) else 1
         if values.size != expected:
             raise self.shape_error("{} hold {} values, the layer needs {} for shape {}".format(
@@ -74,41 +76,11 @@ class Context:
         return value
 
 
-def decode_weights(params, ctx: Context) -> np.ndarray:
-    """The float values of a WeightParams, whichever encoding the converter chose."""
-    if len(params.floatValue):
-        return np.asarray(params.floatValue, dtype=np.float32)
-    if len(params.float16Value):
-        return np.frombuffer(params.float16Value, dtype=np.float16).astype(np.float32)
-    if len(params.rawValue) or len(params.int8RawValue):
-        return _dequantize(params, ctx)
-    return np.zeros(0, dtype=np.float32)
-
-
-def _dequantize(params, ctx: Context) -> np.ndarray:
-    """8-bit linear / look-up-table quantized weights (the common cases)."""
-    q = params.quantization
-    bits = q.numberOfBits
-    kind = q.WhichOneof("QuantizationType")
-    if bits != 8 or kind is None:
-        raise ctx.unsupported("{}-bit {} quantized weights".format(bits, kind or "unknown"))
-    signed = len(params.int8RawValue) > 0
-    raw = params.int8RawValue if signed else params.rawValue
-    codes = np.frombuffer(raw, dtype=np.int8 if signed else np.uint8)
-    if kind == "lookupTableQuantization":
-        table = np.asarray(q.lookupTableQuantization.floatValue, dtype=np.float32)
-        return table[codes.astype(np.int64)]
-    scale = np.asarray(q.linearQuantization.scale, dtype=np.float32)
-    bias = np.asarray(q.linearQuantization.bias, dtype=np.float32)
-    values = codes.astype(np.float32)
-    # scale / bias hold one value, or one per output channel (the leading axis).
-    if scale.size > 1:
-        values = values.reshape(scale.size, -1) * scale[:, None]
-        values = values.reshape(-1)
-    elif scale.size == 1:
-        values = values * scale[0]
-    if bias.size > 1:
-        values = (values.reshape(bias.size, -1) + bias[:, None]).reshape(-1)
-    elif bias.size == 1:
-        values = values + bias[0]
-    return values
+def decode_weights(params, ctx: Context, shape=None, axis: int = 0) -> np.ndarray:
+    """The float values of a WeightParams, whichever encoding the converter chose
+    (float32, float16, or 1- to 8-bit linear / look-up-table quantized: ``weights``)."""
+    try:
+        return weights.decode(params, shape, axis)
+    except weights.WeightsError as e:
+        raise LayerError(ctx.type_name, ctx.layer_name, "cannot decode weights: {}".format(e),
+                         ctx.model_path)

@@ -97,7 +97,8 @@ def diagnose(tmp_path, route, model, *extra, hooks=None):
     done = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=300)
     name = "diagnosis-fp16.json" if "fp16" in extra else "diagnosis.json"
-    path = tmp_path / model / route / name
+    folder = route + "+fp32" if route.startswith("v9") else route   # ML Programs: the fp32 variant
+    path = tmp_path / model / folder / name
     assert path.exists(), done.stdout + done.stderr
     print(done.stdout)
     return json.loads(path.read_text()), done.stdout

@@ -87,7 +87,7 @@ def deconvolution(p, x, ctx):
         raise ctx.shape_error("input has {} channels; deconvolution kernelChannels {} "
                               "nGroups {} outputChannels {}".format(c_in, c_in_w, groups, c_out))
     cg, og = c_in // groups, c_out // groups
-    weights = ctx.weights(p.weights, (c_in, og, kh, kw))
+    weights = ctx.weights(p.weights, (c_in, og, kh, kw), axis=1)   # quantized per output channel
     xb = x.reshape(-1, groups, cg, h * w)
     n = xb.shape[0]
     # [G, Og*kh*kw, Cg] @ [N, G, Cg, H*W] -> every tap's contribution at every input pixel
