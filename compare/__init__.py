@@ -6,16 +6,16 @@ the route to ship and says why not for the others.
 """
 from __future__ import annotations
 
-import os
 import time
 
+from backends.variants import folder_name
 from compare import rules
 
 SCHEMA = 1
 
 
 def run_compare(request, backends, out_root, hooks=None, min_target=None, progress=None,
-                jobs=2):
+                jobs=2, variants=()):
     """The compare document (what compare.json holds). Routes convert ``jobs`` at a time
     (each is its own process); PyTorch's host run goes alongside, unless the routes must
     wait for the weights it builds."""
@@ -30,11 +30,12 @@ def run_compare(request, backends, out_root, hooks=None, min_target=None, progre
             host = host_reference(request, tmp)     # sets the weights every route gets
         else:
             host = pool.submit(host_reference, request, tmp)
-        futures = [(b, pool.submit(route_row, request, b, out_root, hooks, host)) for b in backends]
+        futures = [(folder_name(b.name, v), pool.submit(route_row, request, b, out_root, hooks, host, v))
+                   for b, v in jobs_of(backends, variants)]
         rows = {}
-        for backend, future in futures:
-            rows[backend.name] = future.result()
-            progress("{}: {}".format(backend.name, status_words(rows[backend.name])))
+        for name, future in futures:
+            rows[name] = future.result()
+            progress("{}: {}".format(name, status_words(rows[name])))
         host = host.result() if hasattr(host, "result") else host
     recommended, reasons, why_not = rules.recommend(rows, min_target)
     for route, why in why_not.items():
@@ -45,20 +46,27 @@ def run_compare(request, backends, out_root, hooks=None, min_target=None, progre
             "host_torch": host.get("torch"), "seconds": round(time.perf_counter() - start, 1)}
 
 
+def jobs_of(backends, variants):
+    """(backend, None) for every route, then (backend, variant) for each asked-for variant
+    the route offers (``backends.variants``)."""
+    plain = [(b, None) for b in backends]
+    return plain + [(b, v) for b in backends for v in getattr(b, "variants", ()) if v in variants]
+
+
 def status_words(row):
     if row["status"] == "ok":
         return "converted, {}".format((row.get("verified") or {}).get("status"))
     return row["status"] if row["status"] == "not applicable" else "failed at {}".format(row.get("stage"))
 
 
-def route_row(request, backend, out_root, hooks, host):
+def route_row(request, backend, out_root, hooks, host, variant=None):
     from backends.runner import route_dir
     from bench.artifacts import conversion_summary
     from bench.verify import evaluate
     from coreml_routes.conversions import convert_route
     from coreml_routes.errors import UserError
     try:
-        record = convert_route(request, backend, out_root, hooks=hooks, host=host)
+        record = convert_route(request, backend, out_root, hooks=hooks, host=host, variant=variant)
     except UserError as e:    # e.g. the route's Python is not installed here
         record = {"status": "failed", "stage": "env", "error": str(e)}
     row = {"status": record["status"], "stage": record.get("stage"),
@@ -73,7 +81,10 @@ def route_row(request, backend, out_root, hooks, host):
         verified = record.get("verified") or {}
         row["fp32"] = {"snr_db": verified.get("worst_snr_db"),
                        "max_abs_error": verified.get("max_abs_error")}
-        row["fp16"] = evaluate(route_dir(out_root, request.name, backend.name), record, "fp16")
+        folder = route_dir(out_root, request.name, backend.name, variant)
+        row["fp16"] = evaluate(folder, record, "fp16")
         row["target"] = rules.target_of(row)
-        row["folder"] = os.path.join(out_root, request.name, backend.name)
+        row["folder"] = folder
+        row["variant"] = variant
+        row["compute_units"] = record.get("compute_units")
     return row

@@ -6,14 +6,14 @@ from tabulate import tabulate
 from bench.units import human_bytes
 from compare import rules
 
-HEADERS = ["route", "status", "target (spec)", "type", "size", "fp32 SNR / max err",
-           "fp16 (emulated)", "convert s"]
+HEADERS = ["route", "status", "target (spec)", "type", "may run on", "size",
+           "as typed: SNR / max err", "fp16 (emulated)", "convert s"]
 
 
 def cells(route, row):
     if row["status"] != "ok":
         status = row["status"] if row["status"] == "not applicable" else "failed ({})".format(row.get("stage"))
-        return [route, status, "", "", "", "", "", _seconds(row)]
+        return [route, status, "", "", "", "", "", "", _seconds(row)]
     verified = (row.get("verified") or {}).get("status")
     fp32 = "not evaluated"
     if row["fp32"].get("snr_db") is not None:
@@ -26,7 +26,8 @@ def cells(route, row):
     else:
         fp16_cell = "{} dB{}".format(_num(fp16.get("snr_db")), "" if fp16.get("within_tolerance") else " (low)")
     return [route, "ok, {}".format(verified), "{} ({})".format(row.get("target"), row.get("spec_version")),
-            row.get("model_type"), human_bytes(row.get("size_bytes") or 0), fp32, fp16_cell,
+            row.get("model_type"), " ".join(row.get("compute_units") or []),
+            human_bytes(row.get("size_bytes") or 0), fp32, fp16_cell,
             _seconds(row)]
 
 
@@ -53,8 +54,11 @@ def markdown(doc):
                  doc["source"], doc["weights"], doc["min_target"] or "not given"), "",
              render(doc, fmt="github"), "", "Rules, in order:", ""]
     lines += ["{}. {}".format(i, rule) for i, rule in enumerate(doc["rules"], 1)]
-    lines += ["", "fp16 is the reference evaluator's emulation of GPU / Neural Engine float16 on "
-                  "the converted model; Core ML itself is not measured here (needs macOS)."]
+    lines += ["", "\"As typed\": the reference evaluator runs the model as its file types it (an "
+                  "fp16 ML Program in fp16, everything else in fp32, as Core ML's CPU does). "
+                  "\"fp16 (emulated)\": the evaluator's emulation of GPU / Neural Engine float16. "
+                  "\"May run on\": Apple's typed-execution rules. Core ML itself is not measured "
+                  "here (needs macOS)."]
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ Exit 0 a route is recommended, 1 none works (every reason printed), 2 bad input.
 
 def register(subparsers):
     import backends
+    from backends.variants import SUMMARIES as VARIANTS
     from compare.rules import RULES, TARGETS
     from coreml_routes import model_args
     p = subparsers.add_parser(
@@ -34,6 +35,10 @@ def register(subparsers):
                         "is not recommended)".format("|".join(TARGETS)))
     p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
     p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
+    p.add_argument("--variants", metavar="V,V", default="",
+                   help="also convert these variants where a route offers them, as `convert "
+                        "--precision/--compress` would ({}; 'all': every one)".format(
+                            ", ".join(VARIANTS)))
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="routes converting at once, each its own process (default 2)")
     p.set_defaults(run=run)
@@ -43,7 +48,7 @@ def run(args) -> int:
     import tempfile
     import backends
     from backends.base import write_json_atomic
-    from compare import run_compare
+    from compare import jobs_of, run_compare
     from compare.table import markdown, render
     from coreml_routes import model_args
     from coreml_routes.errors import UserError
@@ -55,6 +60,12 @@ def run(args) -> int:
         raise UserError(str(e))
     if not chosen:
         raise UserError("--routes names no route")
+    from backends.variants import SUMMARIES
+    variants = list(SUMMARIES) if args.variants == "all" else \
+        [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in SUMMARIES]
+    if unknown:
+        raise UserError("unknown variant {!r}; variants: {}".format(unknown[0], ", ".join(SUMMARIES)))
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     if args.hooks and not os.path.isfile(args.hooks):
@@ -64,8 +75,8 @@ def run(args) -> int:
         request = model_args.resolve(args, tmp)
         doc = run_compare(request, chosen, out_root,
                           hooks=os.path.abspath(args.hooks) if args.hooks else None,
-                          min_target=args.min_target, progress=_progress(len(chosen)),
-                          jobs=args.jobs)
+                          min_target=args.min_target, progress=_progress(len(jobs_of(chosen, variants))),
+                          jobs=args.jobs, variants=variants)
     folder = os.path.join(out_root, request.name)
     os.makedirs(folder, exist_ok=True)
     write_json_atomic(os.path.join(folder, "compare.json"), doc)

@@ -590,15 +590,14 @@ def test_integer_input_for_float_array_is_rejected():
 
 
 def test_unsupported_layer_names_type_layer_and_file(tmp_path):
-    spec = network({"x": (5, 1, 3)}, lambda nb: nb.add_unilstm(
-        "lstm", np.zeros((4, 4, 4)), np.zeros((4, 4, 3)), np.zeros((4, 4)), 4, 3,
-        ["x"], ["out"]))
-    path = tmp_path / "lstm.mlmodel"
+    spec = network({"x": (5, 1, 3)}, lambda nb: nb.add_gru(
+        "gru", [np.zeros((4, 4))] * 3, [np.zeros((4, 3))] * 3, None, 4, 3, ["x"], ["out"]))
+    path = tmp_path / "gru.mlmodel"
     path.write_bytes(spec.SerializeToString())
     with pytest.raises(UnsupportedError) as info:
         coreml_reference.predict(str(path), {"x": randn(5, 1, 3)})
     text = str(info.value)
-    assert "uniDirectionalLSTM" in text and "'lstm'" in text and str(path) in text
+    assert "gru" in text and "'gru'" in text and str(path) in text
 
 
 def test_unexpected_exception_is_wrapped_with_layer(monkeypatch):
