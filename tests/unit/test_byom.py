@@ -268,3 +268,20 @@ def test_requirements_may_not_replace_the_pinned_toolchain(tmp_path):
     assert "numpy==1.19.5" in subprocess.run(
         [str(ROOT / ".tox" / "v4" / "bin" / "python"), "-m", "pip", "freeze"],
         capture_output=True, text=True).stdout   # the pinned env is unchanged
+
+
+def test_variants_are_listed_beside_the_routes(tmp_path):
+    done, out = compare(tmp_path, "--model", "{}:build".format(ROOT / "examples" / "keyword_spotter.py"),
+                        "--input", "mel:1x1x40x98", "--routes", "v9", "--variants", "fp32,lin8")
+    assert done.returncode == 0, out
+    result = doc(tmp_path, "keyword_spotter-build")
+    routes = result["routes"]
+    assert list(routes) == ["v9", "v9+fp32", "v9+lin8"]
+    # Apple's typed execution: an fp32 ML Program never runs on the Neural Engine.
+    assert routes["v9+fp32"]["compute_units"] == ["CPU", "GPU"]
+    assert routes["v9"]["compute_units"] == ["CPU", "GPU", "NE"]
+    assert routes["v9+fp32"]["verified"]["status"] == "matches"
+    assert routes["v9+lin8"]["verified"]["status"] == "compressed"
+    assert routes["v9+lin8"]["size_bytes"] < routes["v9"]["size_bytes"] < routes["v9+fp32"]["size_bytes"]
+    assert result["recommended"] == "v9" and routes["v9+fp32"]["why_not"].startswith("larger")
+    assert (tmp_path / "build" / "keyword_spotter-build" / "v9+lin8" / "model.mlpackage").is_dir()
