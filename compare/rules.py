@@ -104,7 +104,10 @@ def _ranked_lower(row, best_row, best):
     if _ct_major(row) < _ct_major(best_row):
         return "older toolchain ({} vs {} for {})".format(_toolchain(row), _toolchain(best_row), best)
     if (row.get("size_bytes") or 0) > (best_row.get("size_bytes") or 0):
-        return "larger ({} vs {} for {})".format(_size(row), _size(best_row), best)
+        mine, theirs = _size(row), _size(best_row)
+        if mine == theirs:   # a difference the rounding hides: say it in bytes
+            mine, theirs = ("{:,} B".format(r.get("size_bytes")) for r in (row, best_row))
+        return "larger ({} vs {} for {})".format(mine, theirs, best)
     return "more layers/ops ({} vs {} for {})".format(_count(row), _count(best_row), best)
 
 

@@ -57,3 +57,8 @@ def test_readme_quotes_the_rules_as_written_in_code():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("<!-- compare-rules -->")[1].split("<!-- /compare-rules -->")[0]
     assert block.strip().splitlines() == ["{}. {}".format(i, r) for i, r in enumerate(RULES, 1)]
+
+
+def test_a_size_difference_hidden_by_rounding_is_said_in_bytes():
+    _, _, why_not = recommend({"v9": row(size=11_900_100), "v9-export": row(size=11_900_000)})
+    assert why_not["v9"] == "larger (11,900,100 B vs 11,900,000 B for v9-export)"
