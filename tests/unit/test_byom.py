@@ -285,3 +285,34 @@ def test_variants_are_listed_beside_the_routes(tmp_path):
     assert routes["v9+lin8"]["size_bytes"] < routes["v9"]["size_bytes"] < routes["v9+fp32"]["size_bytes"]
     assert result["recommended"] == "v9" and routes["v9+fp32"]["why_not"].startswith("larger")
     assert (tmp_path / "build" / "keyword_spotter-build" / "v9+lin8" / "model.mlpackage").is_dir()
+
+
+def test_factory_with_a_checkpoint_converts_those_weights(tmp_path):
+    source = ROOT / "examples" / "keyword_spotter.py"
+    sys.path.insert(0, str(source.parent))
+    try:
+        from keyword_spotter import build
+    finally:
+        sys.path.pop(0)
+    module = build().eval()
+    with torch.no_grad():
+        module.fc.bias += 3.0          # weights no seeded build would make
+    torch.save({"state_dict": module.state_dict(), "epoch": 7}, tmp_path / "kws.ckpt")
+    done = cli("convert", "--route", "v9", "--model", "{}:build".format(source), "--input",
+               "mel:1x1x40x98", "--checkpoint", str(tmp_path / "kws.ckpt"), "--out", str(tmp_path / "b"))
+    assert done.returncode == 0, done.stderr
+    with np.load(tmp_path / "b" / "keyword_spotter-build" / "v9" / "golden.npz") as g, torch.no_grad():
+        expected = module(torch.from_numpy(g["input:mel"])).numpy()
+        np.testing.assert_allclose(g["output:output_0"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_convert_says_plainly_that_stock_v3_pann_diverges(tmp_path):
+    done = cli("convert", "--route", "v3", "--model", "pann_mobilenetv1", "--samples", "12800",
+               "--out", str(tmp_path / "b"))
+    assert done.returncode == 1, done.stderr
+    assert "verified: diverges" in done.stdout and "Core ML would reject it" in done.stdout
+    assert ("find where: coreml-routes diagnose --route v3 --model pann_mobilenetv1 --samples 12800"
+            in done.stdout)
+    record = json.loads((tmp_path / "b" / "pann_mobilenetv1" / "v3" / "conversion.json").read_text())
+    assert record["status"] == "ok" and record["verified"]["status"] == "diverges"
+    assert record["torch_drift"]["max_abs_error"] < 1e-3   # torch 1.4 computes like 2.x here
