@@ -87,7 +87,7 @@ def load(source, stages, samples=32000, inputs_npz=None, weights_npz=None, outpu
         with np.load(weights_npz, allow_pickle=False) as arrays:
             weights = dict(arrays.items())
     if source.kind == ZOO:
-        return _load_zoo(source, stages, samples, weights)
+        return _load_zoo(source, stages, samples, weights, inputs)
     if source.kind == ONNX:
         with stages("load"):
             if not os.path.isfile(source.path):
@@ -108,7 +108,8 @@ def load(source, stages, samples=32000, inputs_npz=None, weights_npz=None, outpu
     return Loaded(FlatOutputs(module), inputs, output_names)
 
 
-def _load_zoo(source, stages, samples, weights):
+def _load_zoo(source, stages, samples, weights, inputs=None):
+    """The zoo entry, fed ``inputs`` when given (e.g. a stress input), else its example."""
     import zoo
     from backends.base import BadInput
     try:
@@ -123,7 +124,10 @@ def _load_zoo(source, stages, samples, weights):
                 zoo.load_weights(module, weights, where="checkpoint")
             except zoo.ZooError as e:
                 raise BadInput(str(e))
-    return Loaded(module, entry.example_inputs(samples), list(entry.outputs))
+    if inputs and list(inputs) != list(entry.inputs):
+        raise BadInput("{} takes inputs {}, got {}".format(
+            entry.name, ", ".join(entry.inputs), ", ".join(inputs)))
+    return Loaded(module, inputs or entry.example_inputs(samples), list(entry.outputs))
 
 
 def _build_factory(source):

@@ -59,7 +59,8 @@ def run(args) -> int:
                               weights=request.weights_npz,
                               hooks=os.path.abspath(args.hooks) if args.hooks else None,
                               precision=args.precision, env=child_env(), name=request.name,
-                              inputs=request.inputs_npz, outputs=request.outputs)
+                              inputs=request.inputs_npz, outputs=request.outputs,
+                              input_note=request.input_note)
         except BadInput as e:
             raise UserError(str(e).replace("error: ", "", 1))
         except ImportError as e:   # the evaluator or onnxruntime missing from this install

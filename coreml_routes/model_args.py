@@ -67,6 +67,7 @@ class ModelRequest:
     weights: str = "seeded"             # what weights the routes get, in words
     requirements: Optional[str] = None
     flags: List[str] = field(default_factory=list)   # to repeat the request (diagnose line)
+    input_note: str = ""                # which input the routes get, in words
 
     @property
     def is_zoo(self):
@@ -87,7 +88,7 @@ def resolve(args, tmp):
     samples = getattr(args, "samples", 32000)
     flags = ["--model", args.model]
     if source.kind == sources.ZOO:
-        request = _zoo_request(args, source, samples, flags)
+        request = _zoo_request(args, source, samples, flags, tmp)
     else:
         request = _user_request(args, source, tmp, flags)
     if args.checkpoint:
@@ -104,21 +105,34 @@ def resolve(args, tmp):
     return request
 
 
-def _zoo_request(args, source, samples, flags):
+def _zoo_request(args, source, samples, flags, tmp):
     import zoo
-    own = [f for f, given in (("--input", args.input), ("--inputs", args.inputs),
-                              ("--output", args.output), ("--int-range", args.int_range)) if given]
+    own = [f for f, given in (("--input", args.input), ("--output", args.output),
+                              ("--int-range", args.int_range)) if given]
     if own:
-        raise UserError("{} is for your own models; zoo model {} takes --samples".format(
-            own[0], source.spec))
+        raise UserError("{} is for your own models; zoo model {} takes --samples (or --inputs "
+                        "FILE.npz)".format(own[0], source.spec))
     try:
-        zoo.get(source.spec).check_samples(samples)
+        entry = zoo.get(source.spec)
+        entry.check_samples(samples)
     except zoo.ZooError as e:
         raise UserError(str(e))
     name = _checked_name(args.name or source.spec)
     if samples != 32000:
         flags += ["--samples", str(samples)]
-    return ModelRequest(source, name, samples=samples, flags=flags)
+    request = ModelRequest(source, name, samples=samples, flags=flags,
+                           input_note="the zoo's example input ({} samples)".format(samples))
+    if args.inputs:   # e.g. a stress input: the zoo model fed the user's arrays
+        import numpy as np
+        arrays = read_inputs_npz(args.inputs)
+        if sorted(arrays) != sorted(entry.inputs):
+            raise UserError("--inputs {}: {} takes {}, the file holds {}".format(
+                args.inputs, entry.name, ", ".join(entry.inputs), ", ".join(arrays)))
+        request.inputs_npz = os.path.join(tmp, "inputs.npz")
+        np.savez(request.inputs_npz, **dict(("input:" + k, arrays[k]) for k in entry.inputs))
+        request.input_note = "--inputs {}".format(args.inputs)
+        flags += ["--inputs", args.inputs]
+    return request
 
 
 def _user_request(args, source, tmp, flags):
@@ -160,7 +174,9 @@ def _user_request(args, source, tmp, flags):
     import numpy as np   # here, not at the top: `coreml-routes --help` stays fast
     path = os.path.join(tmp, "inputs.npz")
     np.savez(path, **arrays)
-    return ModelRequest(source, name, inputs_npz=path, outputs=outputs, flags=flags)
+    note = ("--inputs {}".format(args.inputs) if args.inputs else
+            "--input " + " --input ".join(args.input) if args.input else "from the ONNX file's shapes")
+    return ModelRequest(source, name, inputs_npz=path, outputs=outputs, flags=flags, input_note=note)
 
 
 def _inputs_and_golden(inputs, golden, outputs):

@@ -6,6 +6,8 @@ def render(d):
     route = d["route"] + ("+" + d["variant"] if d.get("variant") else "")
     head = "diagnosis: {} by {} ({}): {}".format(d["model"], route, d["precision"], d["verdict"])
     lines = [head]
+    if d.get("input"):
+        lines.append("  input: {}".format(d["input"]))
     if d["verdict"] == "conversion failed":
         m = d["module"]
         lines.append("  smallest failing module: {} ({})".format(m["path"], m["type"]))

@@ -12,7 +12,7 @@ from diagnose import divergence, failure
 
 
 def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=None,
-             precision="fp32", env=None, name=None, inputs=None, outputs=None):
+             precision="fp32", env=None, name=None, inputs=None, outputs=None, input_note=None):
     """Return the diagnosis dict; also written to <out_root>/<name>/<folder>/diagnosis[-fp16].json.
 
     ``model`` is a zoo name or another source spec; ``name``, ``inputs`` and ``outputs`` as
@@ -32,7 +32,7 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
                                   **job)
         result = {"schema": 1, "model": name, "route": route, "variant": variant,
                   "precision": precision,
-                  "samples": samples, "hooks": hooks,
+                  "samples": samples, "hooks": hooks, "input": input_note,
                   "conversion": dict((k, record.get(k)) for k in
                                      ("status", "stage", "error", "failed_op"))}
         if record["status"] != "ok":

@@ -316,3 +316,15 @@ def test_convert_says_plainly_that_stock_v3_pann_diverges(tmp_path):
     record = json.loads((tmp_path / "b" / "pann_mobilenetv1" / "v3" / "conversion.json").read_text())
     assert record["status"] == "ok" and record["verified"]["status"] == "diverges"
     assert record["torch_drift"]["max_abs_error"] < 1e-3   # torch 1.4 computes like 2.x here
+
+
+def test_diagnose_takes_the_input_flags_and_says_which_input(tmp_path):
+    """The zoo's example input stays within fp16; a full-scale 1 kHz tone (|STFT|^2 = 65536 >
+    fp16's 65504) does not, and diagnose must say so when given it."""
+    t = np.arange(32000) / 32000.0
+    np.savez(tmp_path / "tone.npz", waveform=np.sin(2 * np.pi * 1000 * t).astype(np.float32)[None])
+    done = cli("diagnose", "--route", "v4", "--model", "pann_mobilenetv1", "--precision", "fp16",
+               "--inputs", str(tmp_path / "tone.npz"), "--out", str(tmp_path / "b"))
+    assert done.returncode == 1, done.stderr
+    assert "(fp16): overflow" in done.stdout
+    assert "input: --inputs {}".format(tmp_path / "tone.npz") in done.stdout

@@ -51,6 +51,7 @@ def test_malformed_input_specs_are_one_error_line_and_exit_2(spec, words, tmp_pa
     (["--model", "m.py:build", "--inputs", "m.py"], "not a readable .npz"),
     (["--model", "m.py:build", "--input", "x:1x3", "--name", "../up"], "cannot name a folder"),
     (["--model", "logmel", "--input", "x:1x3"], "--input is for your own models"),
+    (["--model", "logmel", "--inputs", "i.npz"], "--inputs file not found"),
     (["--model", "m.py:build", "--input", "x:1x3", "--requirements", "nope.txt"],
      "requirements file not found"),
     (["--model", "m.py:build", "--input", "x:1x3", "--checkpoint", "m.py"], "is not a PyTorch checkpoint"),
