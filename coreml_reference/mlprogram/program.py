@@ -19,6 +19,7 @@ import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
                                      ShapeError, UnsupportedError)
+from coreml_reference.inputs import as_declared
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
                                                tensor_dtype, tensor_shape)
@@ -362,31 +363,15 @@ def _check_input(loaded, named, value):
     if named.type.WhichOneof("type") != "tensorType":
         raise InputError("{}: input {!r} is not a tensor; only tensor inputs are supported".format(
             loaded.name, named.name))
-    want = numpy_dtype(named.type.tensorType.dataType, "input " + named.name)
-    try:
-        arr = np.asarray(value)
-    except Exception as e:
-        raise InputError("{}: input {!r} is not an array: {}".format(loaded.name, named.name, e))
-    if not _dtype_compatible(arr.dtype, want):
-        raise InputError("{}: input {!r} has dtype {}, the model takes {}".format(
-            loaded.name, named.name, arr.dtype, DTYPE_NAMES.get(named.type.tensorType.dataType)))
+    data_type = named.type.tensorType.dataType
+    want = numpy_dtype(data_type, "input " + named.name)
+    arr = as_declared(loaded.name, named.name, value, want, DTYPE_NAMES.get(data_type))
     declared = tensor_shape(named.type)
     if declared is not None and not _shape_matches(arr.shape, declared):
         raise InputError("{}: input {!r} has shape {}, expected {}".format(
             loaded.name, named.name, list(arr.shape),
             ["?" if d is None else d for d in declared]))
-    return arr.astype(want)
-
-
-def _dtype_compatible(given, want):
-    # Floats take any real number (as MLModel.predict does); ints only ints; bools only bools.
-    if want.kind == "f":
-        return given.kind in "fiu"
-    if want.kind in "iu":
-        return given.kind in "iu"
-    if want.kind == "b":
-        return given.kind == "b"
-    return given.kind in "OUS"
+    return arr
 
 
 DESCRIPTION_DTYPES = {65552: np.float16, 65568: np.float32, 65600: np.float64, 131104: np.int32}

@@ -16,6 +16,7 @@ import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
                                      UnsupportedError)
+from coreml_reference.inputs import as_declared
 from coreml_reference.neuralnetwork.context import Context
 from coreml_reference.neuralnetwork.layers import REGISTRY
 
@@ -90,8 +91,9 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
 
 # --- inputs ---------------------------------------------------------------------------------
 
-_FLOAT_TYPES = {65568: "FLOAT32", 65600: "DOUBLE", 65552: "FLOAT16"}
 _INT32 = 131104
+_TYPE_NAMES = {65568: "FLOAT32", 65600: "DOUBLE", 65552: "FLOAT16", _INT32: "INT32"}
+_DECLARED_DTYPES = {65568: np.float32, 65600: np.float64, 65552: np.float16, _INT32: np.int32}
 
 
 def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.ndarray]:
@@ -109,22 +111,18 @@ def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.nda
         kind = feature.type.WhichOneof("Type")
         if kind != "multiArrayType":
             raise UnsupportedError("input", kind, name, loaded.path)
-        array = _checked_array(name, inputs[name], feature.type.multiArrayType)
+        array = _checked_array(loaded.name, name, inputs[name], feature.type.multiArrayType)
         if rank5:
             array = _to_rank5(name, array)
         blobs[name] = ctx.round(array.astype(np.float32))
     return blobs
 
 
-def _checked_array(name, value, array_type) -> np.ndarray:
-    array = np.asarray(value)
-    data_type = array_type.dataType
-    if data_type == _INT32:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise InputError("input {!r} must be numeric, got dtype {}".format(name, array.dtype))
-    elif not np.issubdtype(array.dtype, np.floating):
-        raise InputError("input {!r} is a {} multiArray; got dtype {} (pass a float array)".format(
-            name, _FLOAT_TYPES.get(data_type, "float"), array.dtype))
+def _checked_array(model_name, name, value, array_type) -> np.ndarray:
+    """The input in its declared type (float values for an INT32 input are truncated, as
+    Core ML converts them), then float32 as every NeuralNetwork blob is."""
+    want = _DECLARED_DTYPES.get(array_type.dataType, np.float32)
+    array = as_declared(model_name, name, value, want, _TYPE_NAMES.get(array_type.dataType))
     allowed = _allowed_shapes(array_type)
     if allowed and not any(_shape_fits(array.shape, shape) for shape in allowed):
         expected = " or ".join(_shape_text(s) for s in allowed)

@@ -605,12 +605,17 @@ def test_wrong_dtype(add_model):
                                              "y": np.ones((1, 3), np.float32)})
 
 
-def test_int_input_rejects_floats(tmp_path):
+def test_int_input_takes_what_mlmodel_predict_takes(tmp_path):
+    # int64 token ids (PyTorch's default) narrow to int32; floats truncate toward zero, as
+    # Core ML converts a float multi-array to a declared int32 input.
     path = build(tmp_path, lambda i: mb.add(x=i, y=1), {"i": np.zeros(3, np.int32)})
-    np.testing.assert_array_equal(
-        only_output(coreml_reference.predict(path, {"i": np.arange(3)})), [1, 2, 3])
-    with pytest.raises(InputError, match="dtype"):
-        coreml_reference.predict(path, {"i": np.zeros(3, np.float32)})
+    out = only_output(coreml_reference.predict(path, {"i": np.arange(3, dtype=np.int64)}))
+    np.testing.assert_array_equal(out, [1, 2, 3])
+    assert out.dtype == np.int32
+    out = only_output(coreml_reference.predict(path, {"i": np.array([1.9, -1.9, 2.0], np.float32)}))
+    np.testing.assert_array_equal(out, [2, 0, 3])
+    with pytest.raises(InputError, match="'i' has dtype <U1, the model takes int32"):
+        coreml_reference.predict(path, {"i": np.full(3, "a")})
 
 
 def test_failing_op_is_a_layer_error(tmp_path):

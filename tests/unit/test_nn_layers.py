@@ -584,9 +584,16 @@ def test_wrong_input_shape_names_both_shapes():
         coreml_reference.predict(tiny_relu(), {"x": randn(3, 2)})
 
 
-def test_integer_input_for_float_array_is_rejected():
-    with pytest.raises(InputError, match="dtype int"):
-        coreml_reference.predict(tiny_relu(), {"x": np.ones((2, 3), dtype=np.int64)})
+def test_integer_input_for_float_array_is_converted_like_mlmodel_predict():
+    # MLModel.predict converts any real array to the declared FLOAT32 multi-array.
+    x = np.array([[-2, 0, 3], [4, -5, 6]], dtype=np.int64)
+    out = coreml_reference.predict(tiny_relu(), {"x": x})
+    np.testing.assert_array_equal(next(iter(out.values())), [[0, 0, 3], [4, 0, 6]])
+
+
+def test_non_numeric_input_is_rejected():
+    with pytest.raises(InputError, match="'x' has dtype <U1"):
+        coreml_reference.predict(tiny_relu(), {"x": np.full((2, 3), "a")})
 
 
 def test_unsupported_layer_names_type_layer_and_file(tmp_path):
