@@ -1,0 +1,100 @@
+"""python -m conformance [--suite full|ci] [--out results] [--fail-under PCT] [-k EXPR]
+
+Runs coremltools' shipped op and layer tests (see ``suite``) in a child pytest process with
+``MLModel.predict`` answered by ``coreml_reference`` (``plugin``), then writes
+<out>/conformance.{json,md} (``--suite ci``: conformance-ci.{json,md}).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+from conformance import report, suite
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="Run coremltools 9.0's own MIL-op and NeuralNetwork-layer tests against "
+                    "coreml_reference and count the outcomes per test class.")
+    parser.add_argument("--suite", choices=sorted(suite.SUITES), default="full",
+                        help="full: the curated suite (tox -e conformance); ci: the fixed CI subset")
+    parser.add_argument("--out", default="results", help="folder for conformance.{json,md}")
+    parser.add_argument("--no-fp32", action="store_true",
+                        help="leave out the sharp fp32 ML Program variants")
+    parser.add_argument("--fail-under", type=float, default=None, metavar="PCT",
+                        help="exit 1 if the default-tolerance pass rate is below PCT percent")
+    parser.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        paths = suite.test_paths(args.suite)
+    except RuntimeError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        print("error: coremltools' shipped test file {} is missing (the suite needs the "
+              "coremltools 9.0 wheel)".format(missing[0]), file=sys.stderr)
+        return 2
+    import coremltools
+    root = suite.coremltools_root()
+    env = dict(os.environ)
+    env["INCLUDE_MIL_FP32_UNIT_TESTS"] = "0" if args.no_fp32 else "1"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
+        records_path = os.path.join(tmp, "records.jsonl")
+        env["CONFORMANCE_RECORDS"] = records_path
+        command = [sys.executable, "-m", "pytest", "-p", "conformance.plugin", "-p", "no:terminal",
+                   "-p", "no:cacheprovider", "--rootdir", root, "-c", os.devnull,
+                   "-W", "ignore"] + paths
+        if args.keyword:
+            command += ["-k", args.keyword]
+        start = time.perf_counter()
+        # Its own process: a converter that segfaults ends the run, not the report.
+        code = subprocess.call(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        records = report.read_records(records_path) if os.path.exists(records_path) else []
+    if not records:
+        print("error: the test run recorded no tests (pytest exit code {})".format(code),
+              file=sys.stderr)
+        return 2
+    shown = "python -m conformance --suite {}{}".format(args.suite, " --no-fp32" if args.no_fp32 else "")
+    if args.keyword:
+        shown += " -k {!r}".format(args.keyword)
+    meta = {"coremltools": coremltools.__version__, "suite": args.suite, "command": shown,
+            "fp32_variants": not args.no_fp32, "seconds": round(seconds, 1),
+            "host": "{} {}, Python {}".format(platform.system(), platform.machine(),
+                                              platform.python_version()),
+            "pytest_exit_code": code}
+    data = report.summarize(records, meta)
+    stem = "conformance" if args.suite == "full" else "conformance-" + args.suite
+    for path in report.write(data, args.out, stem):
+        print("wrote " + path)
+    for name, entry in data["summary"].items():
+        print("{:8s} {:5d} tests, {:5d} reach predict: pass {}, numerical {}, raised {}; "
+              "pass rate {}".format(name, entry["tests"], entry["reached_predict"], entry["pass"],
+                                    entry["numerical"], entry["raised"],
+                                    report._pct(entry["pass_rate"])))
+    if code not in (0, 1):
+        print("warning: pytest ended with exit code {} after {} tests".format(code, len(records)),
+              file=sys.stderr)
+    rate = data["summary"]["default"]["pass_rate"]
+    if args.fail_under is not None and (rate is None or 100 * rate < args.fail_under):
+        print("conformance: default-tolerance pass rate {} is below {} %".format(
+            report._pct(rate), args.fail_under), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

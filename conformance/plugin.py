@@ -1,0 +1,194 @@
+"""pytest plugin: run coremltools' own tests with ``MLModel.predict`` answered by
+``coreml_reference.predict``, and record what happened to each test.
+
+Loaded with ``-p conformance.plugin`` before the tests are collected, it
+- makes coremltools' test helpers believe they run on macOS 15 (they call ``predict`` only
+  there), and replaces ``MLModel.predict`` by the reference evaluator, after the same
+  Python-side input checks and conversions the real method makes;
+- replaces Mac-only APIs other than ``predict`` (``make_state``) with ``NeedsCoreML``;
+- writes one JSON line per test to ``$CONFORMANCE_RECORDS``: its outcome, whether predict
+  was reached, returned or raised (error class and message);
+- shows progress: a tqdm bar on a terminal, a plain line every 100 tests otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import coreml_reference
+
+TEST_TIMEOUT_S = int(os.environ.get("CONFORMANCE_TEST_TIMEOUT", "300"))
+# Messages of coremltools' own Mac-only paths (compiling, the model proxy, compute plans).
+_MAC_ONLY = re.compile(r"Core ?ML\.framework|libcoremlpython|_MLModelProxy|macOS|"
+                       r"compiled model|MLComputePlan|CompiledMLModel")
+
+
+class NeedsCoreML(Exception):
+    """The test uses the Core ML framework for something other than predict."""
+
+
+class TestTimeout(Exception):
+    pass
+
+
+_record = None
+
+
+def _new_record(nodeid):
+    return {"id": nodeid, "outcome": None, "calls": 0, "returned": 0, "raised": None,
+            "error": None, "model": None, "seconds": 0.0}
+
+
+# --- the patches ----------------------------------------------------------------------------
+
+def _to_numpy(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach"):               # torch.Tensor, as MLModel.predict takes it
+        return value.detach().numpy()
+    return np.array(value)
+
+
+def reference_predict(self, data, state=None, **_ignored):
+    """``MLModel.predict`` on Linux: its Python-side checks, then the reference evaluator."""
+    from coremltools.models.model import MLModel
+    if state is not None:
+        raise NeedsCoreML("stateful prediction (MLState) needs Core ML")
+    MLModel._check_predict_data(data)
+    if isinstance(data, list):
+        return [reference_predict(self, d) for d in data]
+    self._verify_input_dict(data)
+    feeds = {k: _to_numpy(v) for k, v in data.items()}
+    self._update_float16_multiarray_input_to_float32(feeds)
+    rec = _record
+    if rec is not None:
+        rec["calls"] += 1
+        rec["model"] = self.get_spec().WhichOneof("Type")
+    try:
+        result = coreml_reference.predict(self, feeds)
+    except BaseException as e:
+        if rec is not None:
+            rec["raised"] = [type(e).__name__, _first_line(e)]
+        raise
+    if rec is not None:
+        rec["returned"] += 1
+    return result
+
+
+def _needs_coreml(what):
+    def refuse(*_args, **_kwargs):
+        raise NeedsCoreML("{} needs the Core ML framework (macOS)".format(what))
+    return refuse
+
+
+def install():
+    """Patch coremltools in this process (before any test module is imported)."""
+    import coremltools.converters.mil.testing_utils as testing_utils
+    import coremltools.models.utils as model_utils
+    from coremltools.models.model import MLModel
+    model_utils._is_macos = lambda: True
+    model_utils._macos_version = lambda: (15, 0)
+    testing_utils._IS_MACOS = True
+    MLModel.predict = reference_predict
+    MLModel.make_state = _needs_coreml("MLModel.make_state")
+
+
+def _first_line(exc, limit=400):
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:limit]
+
+
+# --- pytest hooks ---------------------------------------------------------------------------
+
+def pytest_configure(config):
+    install()
+    config._conformance = Progress()
+
+
+def pytest_collection_finish(session):
+    session.config._conformance.start(len(session.items))
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("test took more than {} s".format(TEST_TIMEOUT_S))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    global _record
+    _record = _new_record(item.nodeid)
+    start = time.perf_counter()
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        rec, _record = _record, None
+        rec["seconds"] = round(time.perf_counter() - start, 3)
+        rec["outcome"] = rec["outcome"] or "passed"
+        _write(rec)
+        item.config._conformance.advance(rec)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    rec = _record
+    if rec is None:
+        return
+    if report.skipped and rec["outcome"] is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        rec["outcome"] = "skipped"
+        rec["error"] = ["Skipped", str(reason)[:400]]
+    elif report.failed and rec["outcome"] != "failed":
+        rec["outcome"] = "failed"
+        exc = call.excinfo.value if call.excinfo is not None else None
+        rec["error"] = [type(exc).__name__, _first_line(exc)] if exc is not None else \
+            ["Error", str(report.longrepr)[:400]]
+
+
+def _write(rec):
+    path = os.environ.get("CONFORMANCE_RECORDS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+class Progress:
+    """tqdm on a terminal; otherwise a plain line every ``every`` tests."""
+
+    def __init__(self, every=100):
+        self.every = every
+        self.done = 0
+        self.total = 0
+        self.bar = None
+        self.counts = {}
+
+    def start(self, total):
+        self.total = total
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="test", file=sys.stderr, dynamic_ncols=True)
+
+    def advance(self, rec):
+        from conformance.report import classify
+        kind = classify(rec)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.done += 1
+        summary = " ".join("{}={}".format(k, v) for k, v in sorted(self.counts.items()))
+        if self.bar is not None:
+            self.bar.set_postfix_str(summary, refresh=False)
+            self.bar.update(1)
+        elif self.done % self.every == 0 or self.done == self.total:
+            print("conformance: {}/{} tests  {}".format(self.done, self.total, summary),
+                  file=sys.stderr, flush=True)
