@@ -69,10 +69,13 @@ def test_class(nodeid) -> str:
 
 
 def message_key(error) -> str:
-    """An error message with names and numbers blanked, to group alike failures."""
+    """An error message with layer / op names, paths and numbers blanked, to group alike
+    failures (type names stay)."""
     cls, text = error
-    text = re.sub(r"'[^']*'", "'…'", text or "")
-    text = re.sub(r"\d+(\.\d+)?", "N", text)
+    text = re.sub(r"\b(layer|op|input|output|variable|blob) '[^']*'", r"\1 '…'", text or "")
+    text = re.sub(r" in /\S+", "", text)
+    text = re.sub(r"^/\S+: ", "", text)
+    text = re.sub(r"\b\d+(\.\d+)?\b", "N", text)
     return "{}: {}".format(cls, text)[:240]
 
 

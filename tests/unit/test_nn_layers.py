@@ -314,17 +314,33 @@ def test_old_elementwise_same_shape(mode, reference):
 
 
 @pytest.mark.parametrize("other", [(2, 1, 1, 1), (2, 3, 1, 1), (2, 1, 4, 5)])
-def test_old_add_allowed_broadcasts(other):
+def test_old_average_allowed_broadcasts(other):
     a, b = randn(2, 3, 4, 5), randn(*other)
-    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", "ADD"))
-    check(spec, {"a": a, "b": b}, a + b)
+    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", "AVE"))
+    check(spec, {"a": a, "b": b}, (a + b) / 2)
 
 
 @pytest.mark.parametrize("other", [(2, 3, 4, 1), (2, 3, 1, 5), (1, 3, 4, 5)])
-def test_old_add_rejects_other_broadcasts(other):
+def test_old_average_rejects_other_broadcasts(other):
     a, b = randn(2, 3, 4, 5), randn(*other)
-    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", "ADD"))
+    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", "AVE"))
     with pytest.raises(ShapeError, match=r"cannot broadcast \[2, 3, 4, 5\] and"):
+        coreml_reference.predict(spec, {"a": a, "b": b})
+
+
+@pytest.mark.parametrize("mode,reference", [("ADD", np.add), ("MULTIPLY", np.multiply)])
+@pytest.mark.parametrize("shapes", [((1,), (1, 3, 1)), ((2, 3, 4, 5), (2, 3, 4, 1)),
+                                    ((1, 3, 4, 5), (2, 1, 1, 5))])
+def test_old_add_and_multiply_broadcast_like_numpy(mode, reference, shapes):
+    a, b = randn(*shapes[0]), randn(*shapes[1])
+    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", mode))
+    check(spec, {"a": a, "b": b}, reference(a, b))
+
+
+def test_old_add_rejects_shapes_numpy_rejects():
+    a, b = randn(1, 1024, 3), randn(1, 1025, 2)
+    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", "ADD"))
+    with pytest.raises(ShapeError, match=r"cannot broadcast \[1, 1024, 3\] and \[1, 1025, 2\]"):
         coreml_reference.predict(spec, {"a": a, "b": b})
 
 

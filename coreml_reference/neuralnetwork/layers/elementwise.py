@@ -1,8 +1,9 @@
 """Elementwise arithmetic.
 
-Old layers (add, multiply, average, max, min) broadcast only a few [..., C, H, W] patterns;
-the iOS 13 *Broadcastable layers follow numpy's rules. Any other shape pair is rejected, as
-Core ML would reject it — never broadcast silently.
+Old layers average, max and min broadcast only a few [..., C, H, W] patterns; add and
+multiply, like the iOS 13 *Broadcastable layers, follow numpy's rules (Core ML runs an add
+of a [1] blob and a [1, 3, 1] blob; coremltools' layer tests check it). Any other shape pair
+is rejected, as Core ML would reject it — never broadcast silently.
 """
 from __future__ import annotations
 
@@ -50,16 +51,16 @@ def _legacy_inputs(arrays, ctx, patterns):
 def add(p, inputs, ctx):
     if len(inputs) == 1:
         return inputs[0] + np.float32(p.alpha)
-    arrays, _ = _legacy_inputs(inputs, ctx, _ADD_PATTERNS)
-    return fold(np.add, arrays)
+    broadcast_shape([a.shape for a in inputs], ctx)
+    return fold(np.add, inputs)
 
 
 @register("multiply")
 def multiply(p, inputs, ctx):
     if len(inputs) == 1:
         return inputs[0] * np.float32(p.alpha)
-    arrays, _ = _legacy_inputs(inputs, ctx, _ADD_PATTERNS)
-    return fold(np.multiply, arrays)
+    broadcast_shape([a.shape for a in inputs], ctx)
+    return fold(np.multiply, inputs)
 
 
 @register("average")
