@@ -1,16 +1,14 @@
-"""convolution (incl. grouped, depthwise, dilated, deconvolution).
+"""convolution and convolution3d (incl. grouped, depthwise, dilated, deconvolution).
 
-Input is [..., C, H, W] (rank >= 4, leading axes are batch). Weights are
+convolution: input [..., C, H, W] (rank >= 4, leading axes are batch), weights
 [C_out, C_in / groups, kH, kW] (deconvolution: [C_in, C_out / groups, kH, kW]).
-The arithmetic is shared with the ML Program side (coreml_reference.kernels): im2col and
-BLAS for dense kernels, shifted views summed for depthwise ones.
+convolution3d: input [N, C, D, H, W], weights laid out the same way with a depth axis.
+The layers only translate their parameters into explicit per-dimension padding; the
+arithmetic is the shared kernels' (coreml_reference.kernels), as on the ML Program side.
 """
 from __future__ import annotations
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-from coreml_reference.kernels import conv2d
+from coreml_reference.kernels import conv_nd, conv_transpose_nd, effective_kernel, same_padding
 from coreml_reference.neuralnetwork.layers.registry import (pair, register, require_rank,
                                                             shape_list)
 
@@ -19,103 +17,116 @@ from coreml_reference.neuralnetwork.layers.registry import (pair, register, requ
 def convolution(p, inputs, ctx):
     x = inputs[0]
     require_rank(x, 4, ctx)
-    if p.isDeconvolution:
-        return deconvolution(p, x, ctx)
+    kernel, strides, dilations = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
     groups = p.nGroups or 1
-    kh, kw = pair(p.kernelSize, 3)
-    sh, sw = pair(p.stride, 1)
-    dh, dw = pair(p.dilationFactor, 1)
     c_out, c_group = int(p.outputChannels), int(p.kernelChannels)
     lead, (c_in, h, w) = x.shape[:-3], x.shape[-3:]
+    xb = x.reshape((-1, c_in, h, w))
+    bias = ctx.weights(p.bias, (c_out,), "bias") if p.hasBias else None
+    if p.isDeconvolution:
+        out = _deconvolution(p, xb, kernel, strides, dilations, groups, bias, ctx)
+        return out.reshape(lead + out.shape[1:])
     if c_in != c_group * groups or c_out % groups:
         raise ctx.shape_error("input has {} channels; kernelChannels {} x nGroups {} expected "
                               "(outputChannels {})".format(c_in, c_group, groups, c_out))
-    weights = inputs[1] if len(inputs) > 1 else ctx.weights(p.weights, (c_out, c_group, kh, kw))
-    if tuple(weights.shape) != (c_out, c_group, kh, kw):
+    shape = (c_out, c_group) + kernel
+    weights = inputs[1] if len(inputs) > 1 else ctx.weights(p.weights, shape)
+    if tuple(weights.shape) != shape:
         raise ctx.shape_error("weights have shape {}, expected {}".format(
-            shape_list(weights.shape), [c_out, c_group, kh, kw]))
-    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1          # dilated kernel extent
-    pads = conv_padding(p, h, w, ekh, ekw, sh, sw)
-    if h + pads[0] + pads[1] < ekh or w + pads[2] + pads[3] < ekw:
-        raise ctx.shape_error("kernel {}x{} (dilated {}x{}) is larger than the padded input {}".format(
-            kh, kw, ekh, ekw, [h + pads[0] + pads[1], w + pads[2] + pads[3]]))
-    out = conv2d(x.reshape((-1, c_in, h, w)), weights, None, (sh, sw), pads, (dh, dw), groups)
-    if p.hasBias:
-        out += ctx.weights(p.bias, (c_out,), "bias")[:, None, None]
-    ho, wo = out.shape[2:]
-    return out.reshape(lead + (c_out, ho, wo))
-
-
-def conv_padding(p, h, w, ekh, ekw, sh, sw):
-    """(top, bottom, left, right) for ValidPadding / SamePadding, as the proto defines them."""
+            shape_list(weights.shape), list(shape)))
     if p.WhichOneof("ConvolutionPaddingType") == "same":
-        th = max(0, (-(-h // sh) - 1) * sh + ekh - h)
-        tw = max(0, (-(-w // sw) - 1) * sw + ekw - w)
-        return same_split(th, tw, p.same.asymmetryMode)
-    return border_amounts(p.valid.paddingAmounts)
-
-
-def same_split(th, tw, mode):
-    if mode == 1:   # TOP_LEFT_HEAVY: the extra pixel goes first
-        return th - th // 2, th // 2, tw - tw // 2, tw // 2
-    return th // 2, th - th // 2, tw // 2, tw - tw // 2
-
-
-def border_amounts(amounts):
-    edges = list(amounts.borderAmounts)
-    if not edges:
-        return 0, 0, 0, 0
-    return (int(edges[0].startEdgeSize), int(edges[0].endEdgeSize),
-            int(edges[1].startEdgeSize), int(edges[1].endEdgeSize))
-
-
-def windows(xb, kernel, stride, dilation, out_hw):
-    """Strided view [N, C, Ho, Wo, kH, kW] of every kernel placement (no copy)."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    view = sliding_window_view(xb, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-    return view[:, :, :(ho - 1) * sh + 1:sh, :(wo - 1) * sw + 1:sw, ::dh, ::dw]
-
-
-def deconvolution(p, x, ctx):
-    """Transposed convolution: scatter-add each kernel tap's contribution, then crop."""
-    groups = p.nGroups or 1
-    kh, kw = pair(p.kernelSize, 3)
-    sh, sw = pair(p.stride, 1)
-    c_out, c_in_w = int(p.outputChannels), int(p.kernelChannels)
-    lead, (c_in, h, w) = x.shape[:-3], x.shape[-3:]
-    if c_in != c_in_w or c_in % groups or c_out % groups:
-        raise ctx.shape_error("input has {} channels; deconvolution kernelChannels {} "
-                              "nGroups {} outputChannels {}".format(c_in, c_in_w, groups, c_out))
-    cg, og = c_in // groups, c_out // groups
-    weights = ctx.weights(p.weights, (c_in, og, kh, kw), axis=1)   # quantized per output channel
-    xb = x.reshape(-1, groups, cg, h * w)
-    n = xb.shape[0]
-    # [G, Og*kh*kw, Cg] @ [N, G, Cg, H*W] -> every tap's contribution at every input pixel
-    kernel_cols = weights.reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)
-    contrib = np.matmul(kernel_cols, xb).reshape(n, groups, og, kh, kw, h, w)
-    full_h, full_w = (h - 1) * sh + kh, (w - 1) * sw + kw
-    full = np.zeros((n, groups, og, full_h, full_w), dtype=np.float32)
-    for i in range(kh):
-        for j in range(kw):
-            full[:, :, :, i:i + (h - 1) * sh + 1:sh, j:j + (w - 1) * sw + 1:sw] += contrib[:, :, :, i, j]
-    full = full.reshape(n, c_out, full_h, full_w)
-    out = _crop_deconv(p, full, h, w, sh, sw)
-    if p.hasBias:
-        out = out + ctx.weights(p.bias, (c_out,), "bias")[:, None, None]
+        pads = same_padding((h, w), kernel, strides, dilations, lower=p.same.asymmetryMode == 1)
+    else:
+        pads = border_amounts(p.valid.paddingAmounts)
+    _check_fits(ctx, (h, w), pads, kernel, dilations)
+    out = conv_nd(xb, weights, bias, strides, pads, dilations, groups)
     return out.reshape(lead + out.shape[1:])
 
 
-def _crop_deconv(p, full, h, w, sh, sw):
-    full_h, full_w = full.shape[2:]
+def _deconvolution(p, xb, kernel, strides, dilations, groups, bias, ctx):
+    """Transposed convolution of [N, C, H, W]: the full result cropped by the padding, or
+    ``outputShape`` from the top-left crop on (zero-filled past the full result)."""
+    c_in, h, w = xb.shape[1:]
+    c_out, c_in_w = int(p.outputChannels), int(p.kernelChannels)
+    if c_in != c_in_w or c_in % groups or c_out % groups:
+        raise ctx.shape_error("input has {} channels; deconvolution kernelChannels {} "
+                              "nGroups {} outputChannels {}".format(c_in, c_in_w, groups, c_out))
+    weights = ctx.weights(p.weights, (c_in, c_out // groups) + kernel, axis=1)  # per output channel
+    full = [(n - 1) * s + k for n, s, k in zip((h, w), strides, effective_kernel(kernel, dilations))]
     if p.WhichOneof("ConvolutionPaddingType") == "same":
-        target = (h * sh, w * sw)
-        top, _, left, _ = same_split(full_h - target[0], full_w - target[1], p.same.asymmetryMode)
+        pads = [_split(f - n * s, p.same.asymmetryMode == 1) for f, n, s in zip(full, (h, w), strides)]
     else:
-        top, bottom, left, right = border_amounts(p.valid.paddingAmounts)
-        target = (full_h - top - bottom, full_w - left - right)
-    if len(p.outputShape) == 2:        # explicit output size wins; pad zeros past the end
-        target = (int(p.outputShape[0]), int(p.outputShape[1]))
-        need_h, need_w = top + target[0] - full_h, left + target[1] - full_w
-        if need_h > 0 or need_w > 0:
-            full = np.pad(full, ((0, 0), (0, 0), (0, max(0, need_h)), (0, max(0, need_w))))
-    return full[:, :, top:top + target[0], left:left + target[1]]
+        pads = border_amounts(p.valid.paddingAmounts)
+    output_shape = [int(v) for v in p.outputShape] if len(p.outputShape) == 2 else None
+    return conv_transpose_nd(xb, weights, bias, strides, pads, dilations, groups, output_shape)
+
+
+def _split(total, before_heavy=False):
+    small, big = total // 2, total - total // 2
+    return (big, small) if before_heavy else (small, big)
+
+
+def _check_fits(ctx, sizes, pads, kernel, dilations):
+    padded = [n + b + a for n, (b, a) in zip(sizes, pads)]
+    spans = effective_kernel(kernel, dilations)
+    if any(pn < k for pn, k in zip(padded, spans)):
+        raise ctx.shape_error("kernel {} (dilated {}) is larger than the padded input {}".format(
+            list(kernel), list(spans), padded))
+
+
+def border_amounts(amounts):
+    """[(top, bottom), (left, right)] from a BorderAmounts message (unset: no padding)."""
+    edges = list(amounts.borderAmounts)
+    if not edges:
+        return [(0, 0), (0, 0)]
+    return [(int(edges[0].startEdgeSize), int(edges[0].endEdgeSize)),
+            (int(edges[1].startEdgeSize), int(edges[1].endEdgeSize))]
+
+
+# --- 3-D -------------------------------------------------------------------------------------
+
+CUSTOM, VALID, SAME = 0, 1, 2
+
+
+def custom_padding_3d(p):
+    return [(p.customPaddingFront, p.customPaddingBack), (p.customPaddingTop, p.customPaddingBottom),
+            (p.customPaddingLeft, p.customPaddingRight)]
+
+
+@register("convolution3d")
+def convolution3d(p, inputs, ctx):
+    x = inputs[0]
+    if x.ndim != 5:
+        raise ctx.shape_error("input must have rank 5 [N, C, D, H, W], got shape {}".format(
+            shape_list(x.shape)))
+    kernel = (p.kernelDepth or 1, p.kernelHeight or 1, p.kernelWidth or 1)
+    strides = (p.strideDepth or 1, p.strideHeight or 1, p.strideWidth or 1)
+    dilations = (p.dilationDepth or 1, p.dilationHeight or 1, p.dilationWidth or 1)
+    groups = p.nGroups or 1
+    c_in, c_out = int(p.inputChannels), int(p.outputChannels)
+    sizes = x.shape[2:]
+    if x.shape[1] != c_in or c_in % groups or c_out % groups:
+        raise ctx.shape_error("input has {} channels; inputChannels {} outputChannels {} "
+                              "nGroups {}".format(x.shape[1], c_in, c_out, groups))
+    bias = ctx.weights(p.bias, (c_out,), "bias") if p.hasBias else None
+    if p.isDeconvolution:
+        weights = ctx.weights(p.weights, (c_in, c_out // groups) + kernel, axis=1)
+        full = [(n - 1) * s + k for n, s, k in zip(sizes, strides,
+                                                   effective_kernel(kernel, dilations))]
+        if p.paddingType == SAME:
+            pads = [_split(f - n * s) for f, n, s in zip(full, sizes, strides)]
+        elif p.paddingType == CUSTOM:
+            pads = custom_padding_3d(p)
+        else:
+            pads = [(0, 0)] * 3
+        output_shape = [int(v) for v in p.outputShape] if len(p.outputShape) == 3 else None
+        return conv_transpose_nd(x, weights, bias, strides, pads, dilations, groups, output_shape)
+    weights = ctx.weights(p.weights, (c_out, c_in // groups) + kernel)
+    if p.paddingType == SAME:
+        pads = same_padding(sizes, kernel, strides, dilations)
+    elif p.paddingType == CUSTOM:
+        pads = custom_padding_3d(p)
+    else:
+        pads = [(0, 0)] * 3
+    _check_fits(ctx, sizes, pads, kernel, dilations)
+    return conv_nd(x, weights, bias, strides, pads, dilations, groups)

@@ -12,7 +12,7 @@ from coreml_reference.neuralnetwork.layers.registry import register, require_ran
 def padding(p, inputs, ctx):
     x = inputs[0]
     require_rank(x, 2, ctx)
-    top, bottom, left, right = border_amounts(p.paddingAmounts)
+    (top, bottom), (left, right) = border_amounts(p.paddingAmounts)
     widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
     kind = p.WhichOneof("PaddingType")
     if kind == "constant":
@@ -57,7 +57,7 @@ def crop(p, inputs, ctx):
             raise ctx.shape_error("cannot crop {} at offset [{}, {}] from {}".format(
                 shape_list(ref.shape), oh, ow, shape_list(x.shape)))
         return x[..., oh:oh + th, ow:ow + tw]
-    top, bottom, left, right = border_amounts(p.cropAmounts)
+    (top, bottom), (left, right) = border_amounts(p.cropAmounts)
     if top + bottom >= h or left + right >= w:
         raise ctx.shape_error("crop amounts {} remove all of {}".format(
             [top, bottom, left, right], shape_list(x.shape)))

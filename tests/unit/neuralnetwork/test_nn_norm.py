@@ -1,0 +1,43 @@
+"""NeuralNetwork evaluator: normalisation (coreml_reference/neuralnetwork/layers/norm.py).
+
+Expected values come from numpy / torch, never from the evaluator."""
+from __future__ import annotations
+
+from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+
+
+def test_batchnorm_and_instance_norm():
+    x = randn(2, 3, 4, 5)
+    gamma, beta, mean, var = randn(3), randn(3), randn(3), np.abs(randn(3)) + 0.5
+    spec = network({"x": x.shape}, lambda nb: nb.add_batchnorm(
+        "bn", 3, gamma, beta, mean, var, input_name="x", output_name="out", epsilon=1e-3))
+    expected = F.batch_norm(t(x), t(mean), t(var), t(gamma), t(beta), eps=1e-3)
+    check(spec, {"x": x}, n(expected))
+    spec = network({"x": x.shape}, lambda nb: nb.add_batchnorm(
+        "in", 3, gamma, beta, input_name="x", output_name="out", compute_mean_var=True,
+        instance_normalization=True, epsilon=1e-5))
+    expected = F.instance_norm(t(x), weight=t(gamma), bias=t(beta), eps=1e-5)
+    check(spec, {"x": x}, n(expected))
+
+
+def test_layer_norm_mvn_l2_lrn():
+    x = randn(2, 3, 4, 5)
+    gamma, beta = randn(4, 5), randn(4, 5)
+    spec = network({"x": x.shape}, lambda nb: nb.add_layer_normalization(
+        "ln", "x", "out", [4, 5], gamma, beta, eps=1e-5))
+    check(spec, {"x": x}, n(F.layer_norm(t(x), [4, 5], t(gamma), t(beta), eps=1e-5)))
+    spec = network({"x": x.shape}, lambda nb: nb.add_mvn("mvn", "x", "out", False, True, 1e-6))
+    centred = x - x.mean(axis=(2, 3), keepdims=True)
+    check(spec, {"x": x}, centred / np.sqrt((centred ** 2).mean(axis=(2, 3), keepdims=True) + 1e-6))
+    spec = network({"x": x.shape}, lambda nb: nb.add_l2_normalize("l2", "x", "out", 1e-6))
+    check(spec, {"x": x}, x / np.sqrt((x ** 2).sum(axis=(1, 2, 3), keepdims=True) + 1e-6))
+    spec = network({"x": x.shape}, lambda nb: nb.add_lrn("lrn", "x", "out", 1e-2, 0.75, 3, 2.0))
+    check(spec, {"x": x}, n(F.local_response_norm(t(x), 3, alpha=1e-2, beta=0.75, k=2.0)))
+
+
+def test_softmax_and_softmax_nd():
+    x = randn(2, 3, 4, 5, scale=3)
+    spec = network({"x": x.shape}, lambda nb: nb.add_softmax("sm", "x", "out"))
+    check(spec, {"x": x}, n(F.softmax(t(x), dim=-3)))
+    spec = network({"x": x.shape}, lambda nb: nb.add_softmax_nd("sm", "x", "out", axis=-1))
+    check(spec, {"x": x}, n(F.softmax(t(x), dim=-1)))

@@ -1,0 +1,80 @@
+"""NeuralNetwork evaluator: layout / shape (coreml_reference/neuralnetwork/layers/shape.py and layers/index.py).
+
+Expected values come from numpy / torch, never from the evaluator."""
+from __future__ import annotations
+
+from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+
+
+def test_transpose_permute_reshape_flatten():
+    x = randn(2, 3, 4, 5)
+    spec = network({"x": x.shape}, lambda nb: nb.add_transpose("t", [0, 2, 3, 1], "x", "out"))
+    check(spec, {"x": x}, x.transpose(0, 2, 3, 1))
+    x5 = randn(2, 1, 3, 4, 5)
+    spec = network({"x": x5.shape}, lambda nb: nb.add_permute("p", (0, 3, 1, 2), "x", "out"))
+    check(spec, {"x": x5}, x5.transpose(0, 1, 4, 2, 3))   # [Seq, B, W, C, H]
+    spec = network({"x": x5.shape}, lambda nb: nb.add_reshape("r", "x", "out", (6, 10, 1), 0))
+    check(spec, {"x": x5}, x5.reshape(2, 1, 6, 10, 1))
+    spec = network({"x": x5.shape}, lambda nb: nb.add_reshape("r", "x", "out", (6, 2, 5), 1))
+    check(spec, {"x": x5}, x5.transpose(0, 1, 3, 4, 2).reshape(2, 1, 2, 5, 6).transpose(0, 1, 4, 2, 3))
+    spec = network({"x": x.shape}, lambda nb: nb.add_flatten("f", 1, "x", "out"))
+    check(spec, {"x": x}, x.transpose(0, 2, 3, 1).reshape(2, 60, 1, 1))
+    spec = network({"x": x.shape}, lambda nb: nb.add_reshape_static("r", "x", "out", [6, -1]))
+    check(spec, {"x": x}, x.reshape(6, 20))
+
+
+def test_reshape_static_rejects_wrong_size():
+    x = randn(2, 3)
+    spec = network({"x": x.shape}, lambda nb: nb.add_reshape_static("r", "x", "out", [4, 2]))
+    with pytest.raises(ShapeError, match=r"cannot reshape \[2, 3\]"):
+        coreml_reference.predict(spec, {"x": x})
+
+
+def test_expand_dims_squeeze():
+    x = randn(3, 4)
+    spec = network({"x": x.shape}, lambda nb: nb.add_expand_dims("e", "x", "out", [0, -1]))
+    check(spec, {"x": x}, x.reshape(1, 3, 4, 1))
+    x = randn(1, 3, 1, 4)
+    spec = network({"x": x.shape}, lambda nb: nb.add_squeeze("s", "x", "out", axes=[0, 2]))
+    check(spec, {"x": x}, x.reshape(3, 4))
+    spec = network({"x": x.shape}, lambda nb: nb.add_squeeze("s", "x", "out", axes=[1]))
+    with pytest.raises(ShapeError, match="not 1"):
+        coreml_reference.predict(spec, {"x": x})
+
+
+def test_concat_split_slice_tile_gather():
+    a, b = randn(2, 3, 4, 5), randn(2, 2, 4, 5)
+    spec = network({"a": a.shape, "b": b.shape},
+                   lambda nb: nb.add_elementwise("c", ["a", "b"], "out", "CONCAT"))
+    check(spec, {"a": a, "b": b}, np.concatenate([a, b], axis=-3))
+    spec = network({"a": a.shape, "b": a.shape},
+                   lambda nb: nb.add_concat_nd("c", ["a", "b"], "out", axis=-1))
+    check(spec, {"a": a, "b": a}, np.concatenate([a, a], axis=-1))
+    x = randn(6, 4)
+    spec = network({"x": x.shape}, lambda nb: nb.add_split_nd("s", "x", ["o1", "o2"], axis=0,
+                                                              split_sizes=[2, 4]), outputs=("o1", "o2"))
+    out = coreml_reference.predict(spec, {"x": x})
+    np.testing.assert_array_equal(out["o1"], x[:2])
+    np.testing.assert_array_equal(out["o2"], x[2:])
+    spec = network({"x": x.shape}, lambda nb: nb.add_slice_static(
+        "sl", "x", "out", begin_ids=[1, 0], end_ids=[5, 4], strides=[2, 1],
+        begin_masks=[False, True], end_masks=[False, True]))
+    check(spec, {"x": x}, x[1:5:2, :])
+    spec = network({"x": x.shape}, lambda nb: nb.add_tile("t", "x", "out", reps=[2, 1]))
+    check(spec, {"x": x}, np.tile(x, (2, 1)))
+    idx = np.array([3, 0, -1], dtype=np.float32)
+    spec = network({"x": x.shape, "i": (3,)}, lambda nb: nb.add_gather("g", ["x", "i"], "out", axis=0))
+    check(spec, {"x": x, "i": idx}, x[[3, 0, 5]])
+
+
+def test_get_shape_and_load_constant_nd():
+    x = randn(2, 3, 4)
+    spec = network({"x": x.shape}, lambda nb: nb.add_get_shape("s", "x", "out"))
+    check(spec, {"x": x}, np.array([2, 3, 4], dtype=np.float32))
+    c = randn(3, 4)
+
+    def build(nb):
+        nb.add_load_constant_nd("c", "c", c, c.shape)
+        nb.add_add_broadcastable("a", ["x", "c"], "out")
+    spec = network({"x": x.shape}, build)
+    check(spec, {"x": x}, x + c)
