@@ -56,3 +56,37 @@ def test_pooling_same_and_global():
     check(spec, {"x": x}, n(expected))
     spec = pool_spec(x.shape, "AVERAGE", (3, 3), (1, 1), is_global=True)
     check(spec, {"x": x}, x.mean(axis=(2, 3), keepdims=True))
+
+
+# ------------------------------------------------------------------------------ pooling3d
+
+def pool3d_spec(shape, kind, k, s, padding="valid", pads=(0,) * 6, exclude=False):
+    def build(nb):
+        nb.add_pooling3d("pool3d", "x", "out", kind, *k, *s, padding_mode=padding,
+                         custom_padding_front=pads[0], custom_padding_back=pads[1],
+                         custom_padding_top=pads[2], custom_padding_bottom=pads[3],
+                         custom_padding_left=pads[4], custom_padding_right=pads[5],
+                         average_pooling_count_excludes_padding=exclude)
+    return network({"x": shape}, build)
+
+
+@pytest.mark.parametrize("kind", ["MAX", "AVERAGE"])
+@pytest.mark.parametrize("exclude", [False, True])
+def test_pooling3d_custom_padding_matches_torch(kind, exclude):
+    x = randn(2, 3, 5, 6, 7)
+    spec = pool3d_spec(x.shape, kind, (2, 3, 3), (1, 2, 2), "custom", (1, 1, 1, 1, 1, 1), exclude)
+    if kind == "MAX":
+        expected = F.max_pool3d(t(x), (2, 3, 3), (1, 2, 2), 1)
+    else:
+        expected = F.avg_pool3d(t(x), (2, 3, 3), (1, 2, 2), 1, count_include_pad=not exclude)
+    check(spec, {"x": x}, n(expected))
+
+
+def test_pooling3d_same_and_global():
+    x = randn(1, 2, 5, 4, 6)
+    spec = pool3d_spec(x.shape, "MAX", (2, 3, 2), (2, 2, 2), "same")
+    xp = F.pad(t(x), (0, 0, 0, 1, 0, 1), value=-np.inf)       # ceil(in / 2) windows
+    check(spec, {"x": x}, n(F.max_pool3d(xp, (2, 3, 2), 2)))
+    for kind, reduce in (("AVERAGE", np.mean), ("MAX", np.max)):
+        spec = network({"x": x.shape}, lambda nb: nb.add_global_pooling3d("g", "x", "out", kind))
+        check(spec, {"x": x}, reduce(x, axis=(2, 3, 4), keepdims=True))
