@@ -14,12 +14,16 @@ class InputError(EvaluatorError):
 
 
 class UnsupportedError(EvaluatorError):
-    """A layer / op type the evaluator does not implement."""
+    """A layer / op type the evaluator does not implement, or (``what``) a parameter value
+    of a layer / op it does implement."""
 
-    def __init__(self, kind, type_name, layer_name, model_path=None):
+    def __init__(self, kind, type_name, layer_name, model_path=None, what=None):
         where = " in {}".format(model_path) if model_path else ""
-        EvaluatorError.__init__(self, "unsupported {} type {!r} (layer {!r}){}".format(
-            kind, type_name, layer_name, where))
+        if what is None:
+            message = "unsupported {} type {!r} (layer {!r}){}".format(kind, type_name, layer_name, where)
+        else:
+            message = "{} {} {!r}{}: unsupported {}".format(type_name, kind, layer_name, where, what)
+        EvaluatorError.__init__(self, message)
         self.type_name = type_name
         self.layer_name = layer_name
 

@@ -6,10 +6,8 @@ and dilations. Loops run over kernel taps or groups, never over elements.
 
 Stable signatures (the other half imports them):
     conv_nd(x, w, bias, strides, pads, dilations, groups)          pads: [(before, after), ...]
-    conv2d(x, w, bias, strides, pads, dilations, groups)           pads: (top, bottom, left, right)
     conv_transpose_nd(x, w, bias, strides, pads, dilations, groups, output_shape)
     pool_nd(x, kernel, strides, pads, mode, exclude_padding, ceil_mode)
-    pool2d(x, kernel, strides, pads, mode, exclude_padding, ceil_mode)  pads: (t, b, l, r)
     pool_output_size(size, kernel, stride, before, after, ceil_mode)
     same_padding(sizes, kernel, strides, dilations, lower)
 """
@@ -20,8 +18,8 @@ import math
 
 import numpy as np
 
-__all__ = ["conv_nd", "conv2d", "conv_transpose_nd", "pool_nd", "pool2d", "pool_output_size",
-           "same_padding", "effective_kernel"]
+__all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
+           "effective_kernel", "REDUCTIONS"]
 
 
 def effective_kernel(kernel, dilations):
@@ -40,10 +38,6 @@ def same_padding(sizes, kernel, strides, dilations=None, lower=False):
         small, big = total // 2, total - total // 2
         pads.append((big, small) if lower else (small, big))
     return pads
-
-
-def conv_output_size(size, k_eff, stride, before, after):
-    return (size + before + after - k_eff) // stride + 1
 
 
 def conv_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1):
@@ -82,12 +76,6 @@ def conv_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1):
     if bias is not None:
         y += np.asarray(bias, dtype=y.dtype).reshape((1, o) + (1,) * nsp)
     return y
-
-
-def conv2d(x, w, bias=None, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1):
-    """2-D convolution, NCHW / OIHW; pads = (top, bottom, left, right)."""
-    top, bottom, left, right = pads
-    return conv_nd(x, w, bias, strides, [(top, bottom), (left, right)], dilations, groups)
 
 
 def _pad_zeros(x, pads, value=0.0):
@@ -288,14 +276,6 @@ def _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding):
         shape[d] = o
         counts = counts * n.astype(np.float32).reshape(shape)
     return np.maximum(counts, 1.0)
-
-
-def pool2d(x, kernel, strides=(1, 1), pads=(0, 0, 0, 0), mode="max", exclude_padding=False,
-           ceil_mode=False):
-    """2-D pooling of NCHW x; pads = (top, bottom, left, right)."""
-    top, bottom, left, right = pads
-    return pool_nd(x, kernel, strides, [(top, bottom), (left, right)], mode, exclude_padding,
-                   ceil_mode)
 
 
 def log_sum_exp(x, axis, keepdims):

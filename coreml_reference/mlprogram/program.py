@@ -125,6 +125,14 @@ class Context:
         """Run a nested block (control flow) with its inputs bound; return its outputs."""
         return self.runner.run_block(block, bindings)
 
+    # --- errors that already carry the op's name (the loop lets them through) ---
+
+    def shape_error(self, message):
+        return ShapeError("{} op {!r}{}: {}".format(self.op_type, self.op_name, self.where, message))
+
+    def unsupported(self, what):
+        return UnsupportedError("op", self.op_type, self.op_name, self.runner.path, what)
+
 
 class Runner:
     def __init__(self, model_name, path, precision, trace):
@@ -227,9 +235,8 @@ class Runner:
             return value
         value = _as_dtype(np.asarray(value), dtype)
         if declared is not None and not _shape_matches(value.shape, declared):
-            raise ShapeError("{} op {!r}{}: computed shape {} but the program declares {}".format(
-                ctx.op_type, ctx.op_name, ctx.where, list(value.shape),
-                ["?" if d is None else d for d in declared]))
+            raise ctx.shape_error("computed shape {} but the program declares {}".format(
+                list(value.shape), ["?" if d is None else d for d in declared]))
         return _round16(value) if self.fp16 else value
 
     def store(self, value, dtype):

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coreml_reference.errors import ShapeError
-
 OPS = {}
 
 
@@ -30,6 +28,8 @@ def register(*names, lists=()):
     """Register ``fn`` for each MIL op type in ``names``; ``lists`` names variadic inputs."""
     def wrap(fn):
         for name in names:
+            if name in OPS:
+                raise ValueError("MIL op type {!r} registered twice".format(name))
             OPS[name] = OpDef(fn, frozenset(lists))
         return fn
     return wrap
@@ -69,5 +69,5 @@ def broadcast_shape(ctx, *arrays):
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ShapeError("{} op {!r}{}: shapes {} cannot be broadcast together".format(
-            ctx.op_type, ctx.op_name, ctx.where, " and ".join(str(list(s)) for s in shapes)))
+        raise ctx.shape_error("shapes {} cannot be broadcast together".format(
+            " and ".join(str(list(s)) for s in shapes)))

@@ -43,7 +43,7 @@ class Context:
             self.type_name, self.layer_name, self._where(), message))
 
     def unsupported(self, what: str) -> UnsupportedError:
-        return UnsupportedError(self.type_name, what, self.layer_name, self.model_path)
+        return UnsupportedError("layer", self.type_name, self.layer_name, self.model_path, what)
 
     def _where(self) -> str:
         return " in {}".format(self.model_path) if self.model_path else ""

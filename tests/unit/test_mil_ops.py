@@ -618,6 +618,28 @@ def test_int_input_takes_what_mlmodel_predict_takes(tmp_path):
         coreml_reference.predict(path, {"i": np.full(3, "a")})
 
 
+def test_op_registry_refuses_a_duplicate_name():
+    from coreml_reference.mlprogram.registry import register
+    with pytest.raises(ValueError, match="'conv' registered twice"):
+        register("conv")(lambda ctx, x: x)
+
+
+def test_op_errors_name_the_op(tmp_path):
+    # ctx.shape_error / ctx.unsupported prefix the op type and name, like the NN context's.
+    from coreml_reference.mlprogram.program import Context
+
+    class Op:
+        type, name, blocks = "conv", "c1", []
+
+    class Runner:
+        precision, where, path = "fp32", " in m.mlpackage", "m.mlpackage"
+
+    ctx = Context(Runner(), Op())
+    assert str(ctx.shape_error("bad pad")) == "conv op 'c1' in m.mlpackage: bad pad"
+    assert str(ctx.unsupported("pad_type 'x'")) == \
+        "conv op 'c1' in m.mlpackage: unsupported pad_type 'x'"
+
+
 def test_failing_op_is_a_layer_error(tmp_path):
     # An index past the axis: the op fails, and the error names the op and the file.
     idx = np.array([0, 7], np.int32)

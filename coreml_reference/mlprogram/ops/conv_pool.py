@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from coreml_reference import kernels
-from coreml_reference.errors import ShapeError
 from coreml_reference.mlprogram.registry import ints, register, scalar
 
 
@@ -18,8 +17,8 @@ def resolve_pads(ctx, pad_type, pad, sizes, kernel, strides, dilations):
     if pad_type == "custom":
         values = ints(pad) if pad is not None else [0] * (2 * n)
         if len(values) != 2 * n:
-            raise ShapeError("{} op {!r}{}: pad has {} values, {} spatial dims need {}".format(
-                ctx.op_type, ctx.op_name, ctx.where, len(values), n, 2 * n))
+            raise ctx.shape_error("pad has {} values, {} spatial dims need {}".format(
+                len(values), n, 2 * n))
         return [(values[2 * i], values[2 * i + 1]) for i in range(n)]
     if pad_type in ("same", "same_lower"):
         return kernels.same_padding(sizes, kernel, strides, dilations,
@@ -33,8 +32,8 @@ def _spatial(value, n, default):
 
 def _check_rank(ctx, x, low=3, high=5):
     if not low <= np.ndim(x) <= high:
-        raise ShapeError("{} op {!r}{}: input rank {} (shape {}) not in [{}, {}]".format(
-            ctx.op_type, ctx.op_name, ctx.where, np.ndim(x), list(np.shape(x)), low, high))
+        raise ctx.shape_error("input rank {} (shape {}) not in [{}, {}]".format(
+            np.ndim(x), list(np.shape(x)), low, high))
 
 
 @register("conv")
@@ -46,8 +45,8 @@ def conv(ctx, x, weight, bias=None, strides=None, pad_type="valid", pad=None, di
     dilations = _spatial(dilations, n, 1)
     groups = int(scalar(groups))
     if np.ndim(weight) != np.ndim(x) or np.shape(weight)[1] * groups != np.shape(x)[1]:
-        raise ShapeError("conv op {!r}{}: weight {} does not fit input {} with groups={}".format(
-            ctx.op_name, ctx.where, list(np.shape(weight)), list(np.shape(x)), groups))
+        raise ctx.shape_error("weight {} does not fit input {} with groups={}".format(
+            list(np.shape(weight)), list(np.shape(x)), groups))
     pads = resolve_pads(ctx, pad_type, pad, np.shape(x)[2:], np.shape(weight)[2:], strides,
                         dilations)
     return kernels.conv_nd(x, weight, bias, strides, pads, dilations, groups)
@@ -84,8 +83,8 @@ def _pool(ctx, mode, x, kernel_sizes, strides, pad_type, pad, ceil_mode, exclude
     kernel = ints(kernel_sizes)
     n = len(kernel)
     if np.ndim(x) < n + 1:
-        raise ShapeError("{} op {!r}{}: input shape {} has too few dims for kernel {}".format(
-            ctx.op_type, ctx.op_name, ctx.where, list(np.shape(x)), kernel))
+        raise ctx.shape_error("input shape {} has too few dims for kernel {}".format(
+            list(np.shape(x)), kernel))
     strides = _spatial(strides, n, 1)
     pads = resolve_pads(ctx, pad_type, pad, np.shape(x)[-n:], kernel, strides, [1] * n)
     return kernels.pool_nd(x, kernel, strides, pads, mode, bool(scalar(exclude)),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.errors import ShapeError
 from coreml_reference.mlprogram.registry import axes_of, register, scalar
 
 
@@ -12,8 +11,8 @@ def linear(ctx, x, weight, bias=None):
     # y = x W^T + b over the last axis; weight is (out, in).
     x = np.asarray(x)
     if np.ndim(weight) != 2 or np.shape(weight)[1] != x.shape[-1]:
-        raise ShapeError("linear op {!r}{}: weight {} does not fit input {}".format(
-            ctx.op_name, ctx.where, list(np.shape(weight)), list(x.shape)))
+        raise ctx.shape_error("weight {} does not fit input {}".format(
+            list(np.shape(weight)), list(x.shape)))
     y = np.matmul(x, np.asarray(weight).T)
     if bias is not None:
         y = y + bias
@@ -30,8 +29,8 @@ def matmul(ctx, x, y, transpose_x=False, transpose_y=False):
     try:
         return np.matmul(x, y)
     except ValueError:
-        raise ShapeError("matmul op {!r}{}: shapes {} and {} (after transposes) do not "
-                         "multiply".format(ctx.op_name, ctx.where, list(x.shape), list(y.shape)))
+        raise ctx.shape_error("shapes {} and {} (after transposes) do not multiply".format(
+            list(x.shape), list(y.shape)))
 
 
 @register("einsum", lists=("values",))
@@ -48,8 +47,8 @@ def _channel(v, ndim):
 def batch_norm(ctx, x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
     nd = np.ndim(x)
     if nd < 3 or np.size(mean) != np.shape(x)[1]:
-        raise ShapeError("batch_norm op {!r}{}: mean of {} values for input {}".format(
-            ctx.op_name, ctx.where, np.size(mean), list(np.shape(x))))
+        raise ctx.shape_error("mean of {} values for input {}".format(
+            np.size(mean), list(np.shape(x))))
     # Fold into one scale and shift per channel, as inference runtimes do.
     scale = 1.0 / np.sqrt(np.asarray(variance, np.float32) + np.float32(scalar(epsilon)))
     if gamma is not None:

@@ -8,14 +8,12 @@ import math
 
 import numpy as np
 
-from coreml_reference.errors import ShapeError
 from coreml_reference.mlprogram.registry import ints, register, scalar
 
 
 def _check(ctx, x):
     if np.ndim(x) < 3:
-        raise ShapeError("{} op {!r}{}: input rank {} < 3".format(ctx.op_type, ctx.op_name,
-                                                                  ctx.where, np.ndim(x)))
+        raise ctx.shape_error("input rank {} < 3".format(np.ndim(x)))
 
 
 def _grid(n_in, n_out, mode):

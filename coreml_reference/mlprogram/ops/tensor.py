@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.errors import ShapeError
 from coreml_reference.mlprogram.registry import axes_of, ints, register, scalar
-
-
-def _shape_error(ctx, message):
-    return ShapeError("{} op {!r}{}: {}".format(ctx.op_type, ctx.op_name, ctx.where, message))
 
 
 @register("reshape")
@@ -26,7 +21,7 @@ def reshape(ctx, x, shape):
     try:
         return x.reshape(target)
     except ValueError:
-        raise _shape_error(ctx, "cannot reshape {} ({} elements) to {}".format(
+        raise ctx.shape_error("cannot reshape {} ({} elements) to {}".format(
             list(x.shape), x.size, ints(shape)))
 
 
@@ -45,7 +40,7 @@ def squeeze(ctx, x, axes=None):
         return np.squeeze(x)
     axes = axes_of(axes, x.ndim)
     if any(x.shape[a] != 1 for a in axes):
-        raise _shape_error(ctx, "cannot squeeze axes {} of shape {}".format(axes, list(x.shape)))
+        raise ctx.shape_error("cannot squeeze axes {} of shape {}".format(axes, list(x.shape)))
     return np.squeeze(x, axis=tuple(axes))
 
 
@@ -65,7 +60,7 @@ def transpose(ctx, x, perm):
 def tile(ctx, x, reps):
     reps = ints(reps)
     if len(reps) != np.ndim(x):
-        raise _shape_error(ctx, "reps {} for input of rank {}".format(reps, np.ndim(x)))
+        raise ctx.shape_error("reps {} for input of rank {}".format(reps, np.ndim(x)))
     return np.tile(x, reps)
 
 
@@ -77,7 +72,7 @@ def concat(ctx, values, axis, interleave=False):
     def others(s):
         return s[:axis] + s[axis + 1:]
     if any(len(s) != len(shapes[0]) or others(s) != others(shapes[0]) for s in shapes):
-        raise _shape_error(ctx, "cannot concatenate shapes {} on axis {}".format(shapes, axis))
+        raise ctx.shape_error("cannot concatenate shapes {} on axis {}".format(shapes, axis))
     if bool(scalar(interleave)):
         # Take one slice of each input in turn: stack after the axis, then merge.
         stacked = np.stack(values, axis=axis + 1)
@@ -108,7 +103,7 @@ def split(ctx, x, axis, num_splits=None, split_sizes=None):
         else:
             sizes = [x.shape[axis] // n] * n
     if sum(sizes) != x.shape[axis]:
-        raise _shape_error(ctx, "split sizes {} do not add up to {}".format(sizes,
+        raise ctx.shape_error("split sizes {} do not add up to {}".format(sizes,
                                                                               x.shape[axis]))
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
@@ -146,7 +141,7 @@ def slice_by_size(ctx, x, begin, size):
         b = b % dim if dim else 0
         e = dim if s == -1 else b + s
         if e > dim:
-            raise _shape_error(ctx, "slice {}:{} out of range for dimension {}".format(b, e, dim))
+            raise ctx.shape_error("slice {}:{} out of range for dimension {}".format(b, e, dim))
         index.append(slice(b, e))
     return x[tuple(index)]
 
@@ -203,7 +198,7 @@ def pad(ctx, x, pad, mode="constant", constant_val=0.0):
     values = ints(pad)
     k = len(values) // 2
     if len(values) % 2 or k > x.ndim:
-        raise _shape_error(ctx, "pad {} for input of rank {}".format(values, x.ndim))
+        raise ctx.shape_error("pad {} for input of rank {}".format(values, x.ndim))
     widths = [(0, 0)] * (x.ndim - k) + [(values[2 * i], values[2 * i + 1]) for i in range(k)]
     mode = str(scalar(mode))
     if mode == "constant":

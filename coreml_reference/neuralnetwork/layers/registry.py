@@ -51,12 +51,6 @@ def normalize_axis(axis: int, rank: int, ctx) -> int:
     return axis % rank
 
 
-def as_chw_batch(x: np.ndarray):
-    """[..., C, H, W] -> ([N, C, H, W], leading shape) — leading axes are all batch."""
-    lead = x.shape[:-3]
-    return x.reshape((-1,) + x.shape[-3:]), lead
-
-
 def pair(values, default: int) -> Tuple[int, int]:
     """A [H, W] parameter; the proto's default when unset."""
     values = list(values)
@@ -65,19 +59,3 @@ def pair(values, default: int) -> Tuple[int, int]:
     if len(values) != 2:
         raise ValueError("expected 2 values [H, W], got {}".format(values))
     return int(values[0]), int(values[1])
-
-
-def float32(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32)
-
-
-def pad_hw(xb: np.ndarray, top: int, bottom: int, left: int, right: int,
-           value: float = 0.0) -> np.ndarray:
-    """Pad the last two axes with a constant: one allocation and one copy (np.pad's generic
-    machinery costs more than the copy for the small maps of audio CNNs)."""
-    if not (top or bottom or left or right):
-        return xb
-    h, w = xb.shape[-2:]
-    out = np.full(xb.shape[:-2] + (h + top + bottom, w + left + right), value, dtype=xb.dtype)
-    out[..., top:top + h, left:left + w] = xb
-    return out

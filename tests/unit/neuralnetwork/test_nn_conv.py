@@ -3,7 +3,9 @@
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations
 
-from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+import pytest
+
+from nn_helpers import (F, ShapeError, check, coreml_reference, n, network, randn, t, torch)
 
 
 def conv_spec(shape, w, b, stride=(1, 1), dilation=(1, 1), groups=1, pads=(0, 0, 0, 0),

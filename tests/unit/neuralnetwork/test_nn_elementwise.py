@@ -3,7 +3,10 @@
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations
 
-from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+import numpy as np
+import pytest
+
+from nn_helpers import (ShapeError, check, coreml_reference, network, randn, torch)
 
 
 @pytest.mark.parametrize("mode,reference", [("ADD", np.add), ("MULTIPLY", np.multiply),

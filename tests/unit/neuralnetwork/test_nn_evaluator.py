@@ -3,7 +3,12 @@
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations
 
-from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+import numpy as np
+import pytest
+
+from nn_helpers import (FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder,
+                        UnsupportedError, coreml_reference, datatypes,
+                        network, randn, torch)
 
 
 def test_fp16_rounds_weights_and_overflows_to_inf():
@@ -108,3 +113,19 @@ def test_rank5_mapping_of_legacy_inputs():
     x = randn(3)
     got = coreml_reference.predict(builder.spec, {"x": x})["out"]
     np.testing.assert_allclose(got.reshape(-1), w @ x, **FP32)
+
+
+def test_unsupported_parameter_names_layer_and_what():
+    # A pooling type outside MAX / AVERAGE / L2: the message says which layer and what.
+    spec = network({"x": (1, 2, 4, 4)}, lambda nb: nb.add_pooling(
+        "pool", 2, 2, 2, 2, "MAX", "VALID", input_name="x", output_name="out"))
+    spec.neuralNetwork.layers[0].pooling.type = 7
+    with pytest.raises(UnsupportedError) as info:
+        coreml_reference.predict(spec, {"x": randn(1, 2, 4, 4)})
+    assert str(info.value) == "pooling layer 'pool': unsupported pooling type 7"
+
+
+def test_layer_registry_refuses_a_duplicate_name():
+    from coreml_reference.neuralnetwork.layers.registry import register
+    with pytest.raises(ValueError, match="'convolution' registered twice"):
+        register("convolution")(lambda p, inputs, ctx: None)

@@ -3,7 +3,9 @@
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations
 
-from nn_helpers import (F, FP16_REL, FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder, RNG, ShapeError, UnsupportedError, check, coreml_reference, ct, datatypes, n, network, np, pytest, randn, t, torch)  # noqa: F401
+import numpy as np
+
+from nn_helpers import (F, check, coreml_reference, n, network, randn, t, torch)
 
 
 def test_batchnorm_and_instance_norm():
