@@ -42,6 +42,7 @@ def has_onnx_ordered_pad(path):
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp32_matches_pytorch(model, route):
@@ -59,6 +60,7 @@ def test_fp32_matches_pytorch(model, route):
         assert metrics.within_tolerance(got, want, "fp32"), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp16_emulation_is_finite_and_close(model, route):

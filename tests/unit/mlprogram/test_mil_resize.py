@@ -1,0 +1,61 @@
+"""ML Program evaluator: resizing (coreml_reference/mlprogram/ops/resize.py).
+
+Expected values come from numpy / torch, never from the evaluator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mil_helpers import (case_list, check_case, F, mb, randn, t)
+
+CASES, case = case_list()
+
+# resizing
+XR = randn(1, 2, 3, 4)
+case("upsample_nearest", {"x": XR},
+     lambda x: mb.upsample_nearest_neighbor(x=x, scale_factor_height=2, scale_factor_width=3),
+     lambda x: F.interpolate(t(x), scale_factor=(2, 3), mode="nearest").numpy())
+case("resize_nearest", {"x": XR},
+     lambda x: mb.resize_nearest_neighbor(x=x, target_size_height=5, target_size_width=7),
+     lambda x: F.interpolate(t(x), size=(5, 7), mode="nearest").numpy())
+case("upsample_bilinear_align", {"x": XR},
+     lambda x: mb.upsample_bilinear(x=x, scale_factor_height=2, scale_factor_width=2,
+                                    align_corners=True),
+     lambda x: F.interpolate(t(x), scale_factor=2, mode="bilinear", align_corners=True).numpy())
+case("upsample_bilinear_half_pixel", {"x": XR},
+     lambda x: mb.upsample_bilinear(x=x, scale_factor_height=2, scale_factor_width=3,
+                                    align_corners=False),
+     lambda x: F.interpolate(t(x), scale_factor=(2, 3), mode="bilinear",
+                             align_corners=False).numpy())
+case("resize_bilinear_align", {"x": XR},
+     lambda x: mb.resize_bilinear(x=x, target_size_height=5, target_size_width=7,
+                                  sampling_mode="STRICT_ALIGN_CORNERS"),
+     lambda x: F.interpolate(t(x), size=(5, 7), mode="bilinear", align_corners=True).numpy())
+case("resize_bilinear_unalign", {"x": XR},
+     lambda x: mb.resize_bilinear(x=x, target_size_height=5, target_size_width=7,
+                                  sampling_mode="UNALIGN_CORNERS"),
+     lambda x: F.interpolate(t(x), size=(5, 7), mode="bilinear", align_corners=False).numpy())
+
+
+def _tf_default_resize(x, out_h, out_w):
+    # TF ResizeBilinear(align_corners=False, half_pixel_centers=False): src = i * in / out
+    def axis(n_in, n_out):
+        g = np.minimum(np.arange(n_out) * n_in / n_out, n_in - 1)
+        lo = np.floor(g).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), g - lo
+    (r0, r1, fr), (c0, c1, fc) = axis(x.shape[-2], out_h), axis(x.shape[-1], out_w)
+    rows = x[..., r0, :] * (1 - fr[:, None]) + x[..., r1, :] * fr[:, None]
+    return (rows[..., c0] * (1 - fc) + rows[..., c1] * fc).astype(np.float32)
+
+
+case("resize_bilinear_default", {"x": XR},
+     lambda x: mb.resize_bilinear(x=x, target_size_height=5, target_size_width=7),
+     lambda x: _tf_default_resize(x, 5, 7))
+case("crop", {"x": randn(1, 2, 6, 7)},
+     lambda x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 3]),
+     lambda x: x[..., 1:4, 0:4])
+
+
+@pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
+def test_op(tmp_path, inputs, body, expected, opset, fp16):
+    check_case(tmp_path, inputs, body, expected, opset, fp16)

@@ -1,0 +1,108 @@
+"""ML Program evaluator: shape and indexing ops (coreml_reference/mlprogram/ops/tensor.py).
+
+Expected values come from numpy / torch, never from the evaluator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mil_helpers import (case_list, check_case, F, RNG, mb, randn, t)
+
+CASES, case = case_list()
+
+# shape and indexing
+XT = randn(2, 3, 4, 5)
+case("reshape", {"x": XT}, lambda x: mb.reshape(x=x, shape=[2, -1, 5]),
+     lambda x: x.reshape(2, -1, 5))
+case("reshape_zero", {"x": XT}, lambda x: mb.reshape(x=x, shape=[0, 0, -1]),
+     # iOS17: each 0 copies the input dim at the same place counted from the right
+     lambda x: x.reshape(3, 4, -1), opset="iOS17")
+case("flatten2d", {"x": XT}, lambda x: mb.flatten2d(x=x, axis=2), lambda x: x.reshape(6, 20))
+case("squeeze", {"x": randn(1, 3, 1, 4)}, lambda x: mb.squeeze(x=x, axes=[0, -2]),
+     lambda x: x.reshape(3, 4))
+case("squeeze_all", {"x": randn(1, 3, 1, 4)}, lambda x: mb.squeeze(x=x), lambda x: x.reshape(3, 4))
+case("expand_dims", {"x": randn(3, 4)}, lambda x: mb.expand_dims(x=x, axes=[0, -1]),
+     lambda x: x[None, :, :, None])
+case("transpose", {"x": XT}, lambda x: mb.transpose(x=x, perm=[0, 3, 1, 2]),
+     lambda x: x.transpose(0, 3, 1, 2))
+case("tile", {"x": randn(2, 3)}, lambda x: mb.tile(x=x, reps=[2, 3]), lambda x: np.tile(x, (2, 3)))
+case("concat", {"x": randn(2, 3), "y": randn(2, 4)},
+     lambda x, y: mb.concat(values=(x, y, x), axis=-1),
+     lambda x, y: np.concatenate([x, y, x], -1))
+case("concat_interleave", {"x": randn(2, 3), "y": randn(2, 3)},
+     lambda x, y: mb.concat(values=(x, y), axis=1, interleave=True),
+     lambda x, y: np.stack([x, y], 2).reshape(2, 6))
+case("stack", {"x": randn(2, 3), "y": randn(2, 3)}, lambda x, y: mb.stack(values=(x, y), axis=1),
+     lambda x, y: np.stack([x, y], 1))
+case("split_sizes", {"x": XT},
+     lambda x: mb.concat(values=mb.split(x=x, split_sizes=[1, 3, 1], axis=3)[::-1], axis=3),
+     lambda x: np.concatenate([x[..., 4:], x[..., 1:4], x[..., :1]], 3))
+case("split_num", {"x": XT},
+     lambda x: mb.sub(x=mb.split(x=x, num_splits=2, axis=2)[0],
+                      y=mb.split(x=x, num_splits=2, axis=2)[1]),
+     lambda x: x[:, :, :2] - x[:, :, 2:])
+case("slice_by_index", {"x": XT},
+     lambda x: mb.slice_by_index(x=x, begin=[0, 1, 0, -1], end=[2, 3, 4, 0], stride=[1, 1, 2, -2],
+                                 begin_mask=[False, False, True, False],
+                                 end_mask=[True, False, False, True]),
+     lambda x: x[:, 1:3, ::2, -1::-2])
+case("slice_by_index_squeeze", {"x": XT},
+     lambda x: mb.slice_by_index(x=x, begin=[1, 0, 2, 0], end=[2, 3, 3, 5],
+                                 squeeze_mask=[True, False, True, False]),
+     lambda x: x[1, :, 2, :])
+case("slice_by_size", {"x": XT},
+     lambda x: mb.slice_by_size(x=x, begin=[0, 1, 1, 2], size=[2, -1, 2, 3]),
+     lambda x: x[:, 1:, 1:3, 2:5])
+IDX = np.array([[2, 0], [1, 2]], np.int32)
+case("gather", {"x": XT}, lambda x: mb.gather(x=x, indices=IDX, axis=1),
+     lambda x: np.take(x, IDX, axis=1))
+case("gather_negative", {"x": XT},
+     lambda x: mb.gather(x=x, indices=np.array([-1, 0], np.int32), axis=-1),
+     lambda x: x[..., [4, 0]], opset="iOS17")
+case("gather_batch_dims", {"x": randn(2, 3, 4)},
+     lambda x: mb.gather(x=x, indices=np.array([[0, 2], [1, 1]], np.int32), axis=1, batch_dims=1),
+     lambda x: np.stack([x[0][[0, 2]], x[1][[1, 1]]]), opset="iOS16")
+IDX_ALONG = RNG.integers(0, 3, size=(2, 2, 4, 5)).astype(np.int32)
+case("gather_along_axis", {"x": XT}, lambda x: mb.gather_along_axis(x=x, indices=IDX_ALONG, axis=1),
+     lambda x: np.take_along_axis(x, IDX_ALONG, 1))
+case("gather_nd", {"x": XT},
+     lambda x: mb.gather_nd(x=x, indices=np.array([[0, 2], [1, 1]], np.int32)),
+     lambda x: x[[0, 1], [2, 1]])
+for mode, np_mode in [("constant", "constant"), ("reflect", "reflect"), ("replicate", "edge")]:
+    case("pad_" + mode, {"x": XT},
+         lambda x, m=mode: mb.pad(x=x, pad=[1, 2, 2, 1], mode=m, constant_val=0.5),
+         lambda x, m=np_mode: np.pad(x, [(0, 0), (0, 0), (1, 2), (2, 1)], mode=m,
+                                     **({"constant_values": 0.5} if m == "constant" else {})))
+case("fill_shape_range", {"x": randn(3, 4)},
+     lambda x: mb.add(x=x, y=mb.fill(shape=mb.shape(x=x), value=2.5)),
+     lambda x: x + 2.5)
+case("range_1d", {"x": randn(5)},
+     lambda x: mb.add(x=x, y=mb.cast(x=mb.range_1d(start=2, end=12, step=2), dtype="fp32")),
+     lambda x: x + np.arange(2, 12, 2))
+case("shape", {"x": XT}, lambda x: mb.shape(x=x), lambda x: np.array(x.shape, np.int32))
+case("reverse", {"x": XT}, lambda x: mb.reverse(x=x, axes=[1, 3]), lambda x: x[:, ::-1, :, ::-1])
+case("band_part", {"x": randn(5, 5)}, lambda x: mb.band_part(x=x, lower=1, upper=0),
+     lambda x: np.tril(x) - np.tril(x, -2))
+case("cumsum", {"x": XT}, lambda x: mb.cumsum(x=x, axis=2, exclusive=True, reverse=True),
+     lambda x: np.flip(np.cumsum(np.flip(x, 2), 2), 2) - x)
+case("one_hot", {"i": np.array([0, 3, 1], np.int32)},
+     lambda i: mb.one_hot(indices=i, one_hot_vector_size=4, axis=0, on_value=2.0, off_value=-1.0),
+     lambda i: np.where(np.arange(4)[:, None] == i[None, :], 2.0, -1.0).astype(np.float32))
+case("argsort", {"x": randn(3, 7)}, lambda x: mb.argsort(x=x, axis=1, ascending=True),
+     lambda x: np.argsort(x, axis=1, kind="stable").astype(np.int32))
+case("topk", {"x": randn(3, 7)}, lambda x: mb.topk(x=x, k=3, axis=-1)[0],
+     lambda x: -np.sort(-x, axis=-1)[:, :3])
+case("space_to_depth", {"x": randn(1, 2, 4, 6)}, lambda x: mb.space_to_depth(x=x, block_size=2),
+     lambda x: x.reshape(1, 2, 2, 2, 3, 2).transpose(0, 3, 5, 1, 2, 4).reshape(1, 8, 2, 3))
+case("depth_to_space", {"x": randn(1, 8, 2, 3)}, lambda x: mb.depth_to_space(x=x, block_size=2),
+     lambda x: x.reshape(1, 2, 2, 2, 2, 3).transpose(0, 3, 4, 1, 5, 2).reshape(1, 2, 4, 6))
+case("pixel_shuffle", {"x": randn(1, 8, 2, 3)}, lambda x: mb.pixel_shuffle(x=x, upscale_factor=2),
+     lambda x: F.pixel_shuffle(t(x), 2).numpy())
+case("sliding_windows", {"x": randn(2, 10)},
+     lambda x: mb.sliding_windows(x=x, axis=1, size=4, stride=3),
+     lambda x: np.stack([x[:, i:i + 4] for i in range(0, 7, 3)], 1))
+
+
+@pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
+def test_op(tmp_path, inputs, body, expected, opset, fp16):
+    check_case(tmp_path, inputs, body, expected, opset, fp16)
