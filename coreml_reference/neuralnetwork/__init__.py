@@ -17,7 +17,7 @@ import numpy as np
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
                                      UnsupportedError)
 from coreml_reference.inputs import as_declared
-from coreml_reference.neuralnetwork.context import Context
+from coreml_reference.neuralnetwork.context import Context, LoopSignal
 from coreml_reference.neuralnetwork.layers import REGISTRY
 
 NEURAL_KINDS = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
@@ -38,6 +38,13 @@ def run(loaded, inputs, precision: str = "fp32", trace: Optional[Trace] = None) 
     base = Context(precision, loaded.path, spec_version=spec.specificationVersion)
     blobs = read_inputs(spec, network, inputs, base, loaded)
     caches = _weight_caches(loaded, precision, len(network.layers))
+
+    def run_nested(nested):
+        """Branch and loop bodies run on the same blobs (their results are visible after)."""
+        for layer in nested.layers:
+            run_layer(layer, blobs, base, trace)
+        return blobs
+    base.run_network = run_nested
     # Core ML yields inf / nan silently (log(0), fp16 overflow); so do we.
     with np.errstate(all="ignore"):
         for layer, cache in zip(network.layers, caches):
@@ -74,8 +81,8 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
     ctx = base.for_layer(layer, type_name, cache)
     try:
         result = function(getattr(layer, type_name), [blobs[name] for name in layer.input], ctx)
-    except EvaluatorError:
-        raise                       # already names the layer
+    except (EvaluatorError, LoopSignal):
+        raise                       # already names the layer / unwinds to its loop
     except Exception as cause:      # a bug or a spec we misread: say where it happened
         raise LayerError(type_name, layer.name, cause, base.model_path) from cause
     values = list(result) if isinstance(result, (list, tuple)) else [result]

@@ -10,9 +10,22 @@ from coreml_reference.errors import LayerError, ShapeError, UnsupportedError
 from coreml_reference import nn_weights as weights
 
 
+class LoopSignal(Exception):
+    """loopBreak / loopContinue: unwinds to the enclosing loop layer (not an error)."""
+
+
+class LoopBreak(LoopSignal):
+    pass
+
+
+class LoopContinue(LoopSignal):
+    pass
+
+
 class Context:
     def __init__(self, precision: str, model_path: Optional[str], layer=None,
-                 type_name: str = "", spec_version: int = 0, cache: Optional[dict] = None):
+                 type_name: str = "", spec_version: int = 0, cache: Optional[dict] = None,
+                 run_network=None):
         self.precision = precision
         self.model_path = model_path
         self.layer = layer
@@ -20,9 +33,13 @@ class Context:
         self.spec_version = spec_version
         # decoded weights of this layer, kept by the loop across runs of the same model
         self.cache = cache if cache is not None else {}
+        # run_network(network) -> blobs: run a nested NeuralNetwork (branch / loop bodies)
+        # on the same blobs; the loop provides it
+        self.run_network = run_network
 
     def for_layer(self, layer, type_name: str, cache: Optional[dict] = None) -> "Context":
-        return Context(self.precision, self.model_path, layer, type_name, self.spec_version, cache)
+        return Context(self.precision, self.model_path, layer, type_name, self.spec_version, cache,
+                       self.run_network)
 
     @property
     def fp16(self) -> bool:
