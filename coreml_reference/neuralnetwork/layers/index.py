@@ -55,8 +55,10 @@ def slice_old(p, inputs, ctx):
 
 
 def _strided_slice(x, begin, end, strides, begin_mask, end_mask, squeeze_mask, ctx):
+    # Extra trailing values are ignored: the builder fills unset parameters with 5 defaults
+    # whatever the rank, and Core ML runs such layers.
     for name, values in (("beginIds", begin), ("endIds", end), ("strides", strides)):
-        if len(values) != x.ndim:
+        if len(values) < x.ndim:
             raise ctx.shape_error("{} has {} values for input rank {}".format(name, len(values), x.ndim))
     selector = []
     for i in range(x.ndim):

@@ -81,3 +81,22 @@ def test_get_shape_and_load_constant_nd():
         nb.add_add_broadcastable("a", ["x", "c"], "out")
     spec = network({"x": x.shape}, build)
     check(spec, {"x": x}, x + c)
+
+
+def test_slice_dynamic_ignores_default_parameters_past_the_rank():
+    # The builder writes 5 default strides / masks whatever the rank; Core ML uses the first.
+    x = randn(4, 6)
+    spec = network({"x": x.shape, "b": (2,), "e": (2,)}, lambda nb: nb.add_slice_dynamic(
+        "s", ["x", "b", "e"], "out"))
+    assert len(spec.neuralNetwork.layers[0].sliceDynamic.strides) == 5
+    got = coreml_reference.predict(spec, {"x": x, "b": np.array([1, 0], np.float32),
+                                          "e": np.array([3, 5], np.float32)})["out"]
+    np.testing.assert_array_equal(got, x[1:3, 0:5])
+
+
+def test_slice_dynamic_refuses_too_few_begin_ids():
+    x = randn(4, 6)
+    spec = network({"x": x.shape, "b": (1,)}, lambda nb: nb.add_slice_dynamic(
+        "s", ["x", "b"], "out", end_ids=[3, 5]))
+    with pytest.raises(ShapeError, match="beginIds has 1 values for input rank 2"):
+        coreml_reference.predict(spec, {"x": x, "b": np.array([1], np.float32)})
