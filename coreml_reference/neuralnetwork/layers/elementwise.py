@@ -43,8 +43,11 @@ def _pattern_text(pattern):
 
 
 def _legacy_inputs(arrays, ctx, patterns):
-    target = legacy_broadcast(arrays, ctx, patterns)
-    return [a.reshape((1,) * (len(target) - a.ndim) + a.shape) for a in arrays], target
+    """The inputs, checked against the patterns (on a [C, H, W] view of them), at the rank
+    of the highest-rank input: a rank-2 max of rank-2 blobs stays rank 2."""
+    legacy_broadcast(arrays, ctx, patterns)
+    rank = max(a.ndim for a in arrays)
+    return [a.reshape((1,) * (rank - a.ndim) + a.shape) for a in arrays]
 
 
 @register("add")
@@ -65,19 +68,19 @@ def multiply(p, inputs, ctx):
 
 @register("average")
 def average(p, inputs, ctx):
-    arrays, _ = _legacy_inputs(inputs, ctx, _ADD_PATTERNS)
+    arrays = _legacy_inputs(inputs, ctx, _ADD_PATTERNS)
     return fold(np.add, arrays) / np.float32(len(arrays))
 
 
 @register("max")
 def maximum(p, inputs, ctx):
-    arrays, _ = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
+    arrays = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
     return fold(np.maximum, arrays)
 
 
 @register("min")
 def minimum(p, inputs, ctx):
-    arrays, _ = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
+    arrays = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
     return fold(np.minimum, arrays)
 
 

@@ -89,3 +89,10 @@ def test_scale_and_bias_layers():
     spec = network({"x": x.shape}, lambda nb: nb.add_scale(
         "s", s, b, True, "x", "out", shape_scale=[3], shape_bias=[1, 4, 5]))
     check(spec, {"x": x}, x * s.reshape(3, 1, 1) + b)
+
+
+@pytest.mark.parametrize("mode,reference", [("MAX", np.maximum), ("MIN", np.minimum), ("AVE", None)])
+def test_old_elementwise_keeps_the_input_rank(mode, reference):
+    a, b = randn(2, 3), randn(2, 3)
+    spec = network({"a": a.shape, "b": b.shape}, lambda nb: nb.add_elementwise("e", ["a", "b"], "out", mode))
+    check(spec, {"a": a, "b": b}, reference(a, b) if reference else (a + b) / 2)
