@@ -10,6 +10,7 @@ Stable signatures (the other half imports them):
     pool_nd(x, kernel, strides, pads, mode, exclude_padding, ceil_mode)
     pool_output_size(size, kernel, stride, before, after, ceil_mode)
     same_padding(sizes, kernel, strides, dilations, lower)
+    crop_resize(x, roi, out_h, out_w, sampling_mode, box_mode, normalized, spatial_scale)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import math
 import numpy as np
 
 __all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
-           "effective_kernel", "REDUCTIONS"]
+           "effective_kernel", "REDUCTIONS", "crop_resize"]
 
 
 def effective_kernel(kernel, dilations):
@@ -300,3 +301,143 @@ REDUCTIONS = {
     "log_sum": lambda x, a, k: np.log(np.sum(x, axis=a, keepdims=k)),
     "log_sum_exp": log_sum_exp,
 }
+
+
+# --- crop and resize (RoI align) -------------------------------------------------------------
+
+BOX_MODES = ("CORNERS_HEIGHT_FIRST", "CORNERS_WIDTH_FIRST", "CENTER_SIZE_HEIGHT_FIRST",
+             "CENTER_SIZE_WIDTH_FIRST")
+CROP_SAMPLING = ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS")
+
+
+def _box_grid(start, end, n_out, mode):
+    """n_out sample positions across a box edge [start, end] (end < start samples backwards)."""
+    i = np.arange(n_out, dtype=np.float64)
+    span = end - start
+    if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
+        if n_out == 1:
+            return np.full(1, start if mode == "STRICT_ALIGN_CORNERS" else start + span / 2)
+        return start + i * span / (n_out - 1)
+    if mode == "DEFAULT":
+        return start + i * span / n_out
+    if mode == "OFFSET_CORNERS":                 # bin centres, as RoI align
+        return start + (i + 0.5) * span / n_out
+    raise ValueError("unknown crop sampling mode {!r}".format(mode))
+
+
+def _bilinear_at(image, ys, xs):
+    """image (C, H, W) sampled at the grid ys x xs (clamped to the image): (C, len(ys), len(xs))."""
+    h, w = image.shape[-2:]
+    ys, xs = np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)
+    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy = (ys - y0).astype(np.float32)[:, None]
+    fx = (xs - x0).astype(np.float32)[None, :]
+    top = image[:, y0][:, :, x0] * (1 - fx) + image[:, y0][:, :, x1] * fx
+    bottom = image[:, y1][:, :, x0] * (1 - fx) + image[:, y1][:, :, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def crop_resize(x, roi, out_h, out_w, sampling_mode="ALIGN_CORNERS",
+                box_mode="CORNERS_HEIGHT_FIRST", normalized=False, spatial_scale=1.0):
+    """Crop every box of ``roi`` out of x (B, C, H, W) and resize it bilinearly.
+
+    roi: (N, 4) boxes, applied to every image -> (N, B, C, out_h, out_w); or (N, 5) rows
+    [batch index, box] -> (N, 1, C, out_h, out_w). Normalized coordinates are scaled by
+    (H - 1, W - 1); then every coordinate by spatial_scale."""
+    x = np.asarray(x, dtype=np.float32)
+    roi = np.asarray(roi, dtype=np.float64).reshape(roi.shape[0], -1)
+    b, c, h, w = x.shape
+    with_index = roi.shape[1] == 5
+    boxes = roi[:, 1:] if with_index else roi
+    a, bb, cc, d = boxes.T
+    if box_mode == "CORNERS_HEIGHT_FIRST":
+        h0, w0, h1, w1 = a, bb, cc, d
+    elif box_mode == "CORNERS_WIDTH_FIRST":
+        w0, h0, w1, h1 = a, bb, cc, d
+    elif box_mode == "CENTER_SIZE_HEIGHT_FIRST":
+        h0, w0, h1, w1 = a - cc / 2, bb - d / 2, a + cc / 2, bb + d / 2
+    elif box_mode == "CENTER_SIZE_WIDTH_FIRST":
+        w0, h0, w1, h1 = a - cc / 2, bb - d / 2, a + cc / 2, bb + d / 2
+    else:
+        raise ValueError("unknown box coordinate mode {!r}".format(box_mode))
+    scale_h = (h - 1 if normalized else 1) * spatial_scale
+    scale_w = (w - 1 if normalized else 1) * spatial_scale
+    images = [[int(i)] for i in roi[:, 0]] if with_index else [list(range(b))] * len(roi)
+    out = np.zeros((len(roi), 1 if with_index else b, c, out_h, out_w), dtype=np.float32)
+    for n in range(len(roi)):
+        ys = _box_grid(h0[n] * scale_h, h1[n] * scale_h, out_h, sampling_mode)
+        xs = _box_grid(w0[n] * scale_w, w1[n] * scale_w, out_w, sampling_mode)
+        for j, image in enumerate(images[n]):
+            out[n, j] = _bilinear_at(x[image], ys, xs)
+    return out
+
+
+# --- scatter ---------------------------------------------------------------------------------
+
+SCATTER_MODES = {"update": None, "add": np.add, "sub": np.subtract, "mul": np.multiply,
+                 "div": np.divide, "max": np.maximum, "min": np.minimum}
+
+
+def _scatter_into(out, index, updates, mode):
+    ufunc = SCATTER_MODES[mode]
+    if ufunc is None:
+        out[index] = updates
+    else:
+        ufunc.at(out, index, updates)
+
+
+def _wrap(indices, size):
+    indices = np.asarray(indices).astype(np.int64)
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        raise ValueError("scatter index out of range for a dimension of size {}".format(size))
+    return np.where(indices < 0, indices + size, indices)
+
+
+def scatter(data, indices, updates, axis=0, mode="update"):
+    """out = data, then out[..., indices[i], ...] (at ``axis``) combined with updates[..., i, ...];
+    updates have shape data.shape[:axis] + indices.shape + data.shape[axis + 1:]."""
+    out = np.array(data, copy=True)
+    axis = axis % out.ndim
+    idx = _wrap(indices, out.shape[axis]).reshape(-1)
+    upd = np.asarray(updates, dtype=out.dtype).reshape(out.shape[:axis] + (idx.size,) + out.shape[axis + 1:])
+    _scatter_into(np.moveaxis(out, axis, 0), idx, np.moveaxis(upd, axis, 0), mode)
+    return out
+
+
+def scatter_along_axis(data, indices, updates, axis=0, mode="update"):
+    """out = data, then out[i0, .., indices[i0, .., ik, ..], ..] combined with updates[i0, ..];
+    indices and updates share a shape of data's rank."""
+    out = np.array(data, copy=True)
+    axis = axis % out.ndim
+    idx = _wrap(indices, out.shape[axis])
+    full = list(np.ix_(*[np.arange(s) for s in idx.shape]))
+    full[axis] = idx
+    _scatter_into(out, tuple(full), np.asarray(updates, dtype=out.dtype), mode)
+    return out
+
+
+def scatter_nd(data, indices, updates, mode="update"):
+    """out = data, then out[indices[i]] combined with updates[i]; indices (..., K) address
+    the first K axes, updates have shape indices.shape[:-1] + data.shape[K:]."""
+    out = np.array(data, copy=True)
+    indices = np.asarray(indices).astype(np.int64)
+    k = indices.shape[-1]
+    flat = indices.reshape(-1, k)
+    flat = np.stack([_wrap(flat[:, j], out.shape[j]) for j in range(k)], axis=1) if flat.size else flat
+    upd = np.asarray(updates, dtype=out.dtype).reshape((flat.shape[0],) + out.shape[k:])
+    _scatter_into(out, tuple(flat.T), upd, mode)
+    return out
+
+
+def band_part(x, lower=-1, upper=-1):
+    """Keep x[..., i, j] with -lower <= j - i <= upper (a negative bound keeps that whole side)."""
+    x = np.asarray(x)
+    rows, cols = x.shape[-2:]
+    diff = np.arange(cols)[None, :] - np.arange(rows)[:, None]
+    keep = np.ones((rows, cols), bool)
+    if lower >= 0:
+        keep &= diff >= -lower
+    if upper >= 0:
+        keep &= diff <= upper
+    return np.where(keep, x, 0).astype(x.dtype)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.mlprogram.registry import ints, register, scalar
 
 
@@ -113,3 +114,20 @@ def crop(ctx, x, crop_height, crop_width):
     left, right = ints(crop_width)
     h, w = np.shape(x)[-2:]
     return np.asarray(x)[..., top:h - bottom, left:w - right]
+
+
+@register("crop_resize")
+def crop_resize(ctx, x, roi, target_height=1, target_width=1, normalized_coordinates=False,
+                spatial_scale=1.0, box_coordinate_mode="CORNERS_HEIGHT_FIRST",
+                sampling_mode="DEFAULT", pad_value=0.0):
+    if np.ndim(x) != 4:
+        raise ctx.shape_error("x must have rank 4 [B, C, H, W], got shape {}".format(list(np.shape(x))))
+    roi = np.asarray(roi)
+    if roi.ndim != 5 or roi.shape[2] not in (4, 5):
+        raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
+    mode = str(scalar(sampling_mode))
+    if mode not in kernels.CROP_SAMPLING:
+        raise ctx.unsupported("sampling_mode {!r}".format(mode))
+    return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), int(scalar(target_height)),
+                               int(scalar(target_width)), mode, str(scalar(box_coordinate_mode)),
+                               bool(scalar(normalized_coordinates)), float(scalar(spatial_scale)))

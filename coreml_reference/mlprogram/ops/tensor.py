@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.mlprogram.registry import axes_of, ints, register, scalar
 
 
@@ -233,17 +234,7 @@ def reverse(ctx, x, axes=None):
 
 @register("band_part")
 def band_part(ctx, x, lower=-1, upper=-1):
-    # Keep entries with -lower <= col - row <= upper (negative bound: unbounded).
-    x = np.asarray(x)
-    rows, cols = x.shape[-2:]
-    diff = np.arange(cols)[None, :] - np.arange(rows)[:, None]
-    lower, upper = int(scalar(lower)), int(scalar(upper))
-    keep = np.ones((rows, cols), bool)
-    if lower >= 0:
-        keep &= diff >= -lower
-    if upper >= 0:
-        keep &= diff <= upper
-    return np.where(keep, x, 0).astype(x.dtype)
+    return kernels.band_part(x, int(scalar(lower)), int(scalar(upper)))
 
 
 @register("cumsum")
@@ -329,19 +320,18 @@ def sliding_windows(ctx, x, axis, size, stride=1):
 
 
 @register("scatter_along_axis")
-def scatter_along_axis(ctx, data, indices, updates, axis=0, mode="update",
+def scatter_along_axis(ctx, data, indices, updates, axis=0, mode="add",
                        validate_indices=False):
-    data = np.array(data, copy=True)
-    axis = axes_of(axis, data.ndim)[0]
-    indices = np.asarray(indices).astype(np.int64)
-    indices = np.where(indices < 0, indices + data.shape[axis], indices)
-    mode = str(scalar(mode))
-    if mode == "update":
-        np.put_along_axis(data, indices, updates, axis)
-        return data
-    full = list(np.ix_(*[np.arange(s) for s in indices.shape]))
-    full[axis] = indices
-    ufunc = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-             "max": np.maximum, "min": np.minimum}[mode]
-    ufunc.at(data, tuple(full), updates)
-    return data
+    axis = axes_of(axis, np.ndim(data))[0]
+    return kernels.scatter_along_axis(data, indices, updates, axis, str(scalar(mode)))
+
+
+@register("scatter")
+def scatter(ctx, data, indices, updates, axis=0, mode="add", validate_indices=False):
+    axis = axes_of(axis, np.ndim(data))[0]
+    return kernels.scatter(data, indices, updates, axis, str(scalar(mode)))
+
+
+@register("scatter_nd")
+def scatter_nd(ctx, data, indices, updates, mode="add", validate_indices=False):
+    return kernels.scatter_nd(data, indices, updates, str(scalar(mode)))

@@ -1,9 +1,11 @@
-"""Indexing: gather, gatherAlongAxis, gatherND, slice (old), sliceStatic, sliceDynamic,
-sliceBySize, argMax, argMin, topK, slidingWindows. Indices arrive as float blobs."""
+"""Indexing: gather, gatherAlongAxis, gatherND, scatter, scatterAlongAxis, scatterND, slice
+(old), sliceStatic, sliceDynamic, sliceBySize, argMax, argMin, topK, slidingWindows, and the
+triangular / band parts. Indices arrive as float blobs."""
 from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.neuralnetwork.layers.registry import (normalize_axis, register,
                                                             require_rank, shape_list)
 
@@ -142,3 +144,57 @@ def sliding_windows(p, inputs, ctx):
     view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)   # window axis last
     view = np.take(view, np.arange(0, x.shape[axis] - size + 1, step), axis=axis)
     return np.moveaxis(view, -1, axis + 1)
+
+
+# --- scatter and band parts: the shared kernels', with the proto's mode enum -----------------
+
+SCATTER_MODES = {0: "update", 1: "add", 2: "sub", 3: "mul", 4: "div", 5: "max", 6: "min"}
+
+
+def _scatter_mode(p, ctx):
+    mode = SCATTER_MODES.get(p.mode)
+    if mode is None:
+        raise ctx.unsupported("scatter mode {}".format(p.mode))
+    return mode
+
+
+@register("scatter")
+def scatter(p, inputs, ctx):
+    data, indices, updates = inputs
+    axis = normalize_axis(p.axis, data.ndim, ctx)
+    return kernels.scatter(data, indices, updates, axis, _scatter_mode(p, ctx))
+
+
+@register("scatterAlongAxis")
+def scatter_along_axis(p, inputs, ctx):
+    data, indices, updates = inputs
+    axis = normalize_axis(p.axis, data.ndim, ctx)
+    if indices.shape != updates.shape or indices.ndim != data.ndim:
+        raise ctx.shape_error("indices {} and updates {} must share a shape of data's rank {}".format(
+            shape_list(indices.shape), shape_list(updates.shape), data.ndim))
+    return kernels.scatter_along_axis(data, indices, updates, axis, _scatter_mode(p, ctx))
+
+
+@register("scatterND")
+def scatter_nd(p, inputs, ctx):
+    data, indices, updates = inputs
+    return kernels.scatter_nd(data, indices, updates, _scatter_mode(p, ctx))
+
+
+@register("lowerTriangular")
+def lower_triangular(p, inputs, ctx):
+    """Keep j - i <= k (k > 0: diagonals above the main one too)."""
+    require_rank(inputs[0], 2, ctx)
+    return np.tril(inputs[0], int(p.k))
+
+
+@register("upperTriangular")
+def upper_triangular(p, inputs, ctx):
+    require_rank(inputs[0], 2, ctx)
+    return np.triu(inputs[0], int(p.k))
+
+
+@register("matrixBandPart")
+def matrix_band_part(p, inputs, ctx):
+    require_rank(inputs[0], 2, ctx)
+    return kernels.band_part(inputs[0], int(p.numLower), int(p.numUpper))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.neuralnetwork.layers.registry import register, require_rank
 
 DEFAULT, ALIGN_CORNERS_TRUE, ALIGN_CORNERS_FALSE = 0, 1, 2
@@ -83,3 +84,24 @@ def _lerp(x, grid, axis):
     shape[axis] = len(grid)
     frac = frac.reshape(shape)
     return a + (b - a) * frac
+
+
+_CROP_SAMPLING = {0: "STRICT_ALIGN_CORNERS", 1: "ALIGN_CORNERS", 2: "DEFAULT", 3: "OFFSET_CORNERS"}
+
+
+@register("cropResize")
+def crop_resize(p, inputs, ctx):
+    """[1, B, C, H, W] image blob and [N, 1, 4 or 5, 1, 1] boxes -> [N, B (or 1), C, h, w];
+    the crop and bilinear sampling are the shared kernel's (the MIL crop_resize op's)."""
+    x, roi = inputs[0], inputs[1]
+    if x.ndim != 5 or x.shape[0] != 1:
+        raise ctx.shape_error("input must have shape [1, B, C, H, W], got {}".format(list(x.shape)))
+    if roi.ndim != 5 or roi.shape[2] not in (4, 5):
+        raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
+    out_h, out_w = (int(v) for v in (list(p.targetSize) or [1, 1]))
+    mode = _CROP_SAMPLING.get(p.mode.samplingMethod)
+    if mode is None:
+        raise ctx.unsupported("sampling method {}".format(p.mode.samplingMethod))
+    box_mode = kernels.BOX_MODES[p.boxIndicesMode.boxMode]
+    return kernels.crop_resize(x[0], roi.reshape(roi.shape[0], -1), out_h, out_w, mode, box_mode,
+                               p.normalizedCoordinates, p.spatialScale or 1.0)

@@ -56,6 +56,25 @@ case("crop", {"x": randn(1, 2, 6, 7)},
      lambda x: x[..., 1:4, 0:4])
 
 
+def _crop_reference(x, boxes, out_h, out_w):
+    """ALIGN_CORNERS crops sampled with scipy's order-1 splines (independent of ours)."""
+    from scipy import ndimage
+    out = []
+    for h0, w0, h1, w1 in boxes:
+        gy, gx = np.meshgrid(np.linspace(h0, h1, out_h), np.linspace(w0, w1, out_w), indexing="ij")
+        out.append([[ndimage.map_coordinates(ch.astype(np.float64), [gy, gx], order=1) for ch in image]
+                    for image in x])
+    return np.asarray(out, np.float32)
+
+
+XC = randn(2, 3, 6, 7)
+BOXES = np.array([[1.0, 0.5, 4.0, 5.5], [4.0, 6.0, 0.0, 1.0]], np.float32)   # the second flips
+case("crop_resize_align_corners", {"x": XC},
+     lambda x: mb.crop_resize(x=x, roi=BOXES.reshape(2, 1, 4, 1, 1), target_height=3, target_width=4,
+                              sampling_mode="ALIGN_CORNERS"),
+     lambda x: _crop_reference(x, BOXES, 3, 4), fp16=False)
+
+
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
 def test_op(tmp_path, inputs, body, expected, opset, fp16):
     check_case(tmp_path, inputs, body, expected, opset, fp16)

@@ -103,6 +103,31 @@ case("sliding_windows", {"x": randn(2, 10)},
      lambda x: np.stack([x[:, i:i + 4] for i in range(0, 7, 3)], 1))
 
 
+def _scatter_loop(data, indices, updates, axis, combine):
+    out = data.copy()
+    moved, upd = np.moveaxis(out, axis, 0), np.moveaxis(updates, axis, 0)
+    for i, k in enumerate(indices):
+        moved[k] = combine(moved[k], upd[i])
+    return out
+
+
+XSC = randn(4, 5)
+SC_IDX = np.array([3, 0, 3], np.int32)
+SC_UPD = randn(4, 3)
+case("scatter_add_axis1", {"x": XSC},
+     lambda x: mb.scatter(data=x, indices=SC_IDX[:2] + 1, updates=SC_UPD[:, :2], axis=1, mode="add"),
+     lambda x: _scatter_loop(x, SC_IDX[:2] + 1, SC_UPD[:, :2], 1, np.add))
+SC_ROWS = randn(3, 5)
+case("scatter_max_axis0_repeated", {"x": XSC},
+     lambda x: mb.scatter(data=x, indices=SC_IDX, updates=SC_ROWS, axis=0, mode="max"),
+     lambda x: _scatter_loop(x, SC_IDX, SC_ROWS, 0, np.maximum))
+ND_IDX = np.array([[2, 1], [0, 3]], np.int32)
+ND_UPD = randn(2)
+case("scatter_nd_update", {"x": XSC},
+     lambda x: mb.scatter_nd(data=x, indices=ND_IDX, updates=ND_UPD, mode="update"),
+     lambda x: _scatter_loop(x.reshape(-1), ND_IDX[:, 0] * 5 + ND_IDX[:, 1], ND_UPD, 0, lambda a, b: b).reshape(4, 5))
+
+
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
 def test_op(tmp_path, inputs, body, expected, opset, fp16):
     check_case(tmp_path, inputs, body, expected, opset, fp16)

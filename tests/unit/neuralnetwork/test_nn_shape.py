@@ -100,3 +100,59 @@ def test_slice_dynamic_refuses_too_few_begin_ids():
         "s", ["x", "b"], "out", end_ids=[3, 5]))
     with pytest.raises(ShapeError, match="beginIds has 1 values for input rank 2"):
         coreml_reference.predict(spec, {"x": x, "b": np.array([1], np.float32)})
+
+
+# --------------------------------------------------------------- scatter and band parts
+
+def _loop_scatter(data, indices, updates, axis, combine):
+    """Reference: one element at a time, in index order."""
+    out = data.copy()
+    moved, upd = np.moveaxis(out, axis, 0), np.moveaxis(updates, axis, 0)
+    for i, k in enumerate(indices):
+        moved[k] = combine(moved[k], upd[i])
+    return out
+
+
+@pytest.mark.parametrize("mode,combine", [("UPDATE", lambda a, b: b), ("ADD", np.add),
+                                          ("MUL", np.multiply), ("MAX", np.maximum)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_scatter_matches_a_loop(mode, combine, axis):
+    data = randn(4, 5)
+    indices = np.array([3, 0, 3], np.float32) if mode != "UPDATE" else np.array([3, 0], np.float32)
+    updates = randn(len(indices), 5) if axis == 0 else randn(4, len(indices))
+    spec = network({"d": data.shape, "i": indices.shape, "u": updates.shape},
+                   lambda nb: nb.add_scatter("s", ["d", "i", "u"], "out", axis=axis, mode=mode))
+    want = _loop_scatter(data, indices.astype(int), updates, axis, combine)
+    np.testing.assert_allclose(coreml_reference.predict(spec, {"d": data, "i": indices, "u": updates})["out"],
+                               want, rtol=1e-6)
+
+
+def test_scatter_along_axis_and_nd_match_loops():
+    data, updates = randn(3, 4), randn(3, 2)
+    idx = np.array([[0, 3], [1, 1], [2, 0]], np.float32)
+    spec = network({"d": data.shape, "i": idx.shape, "u": updates.shape},
+                   lambda nb: nb.add_scatter_along_axis("s", ["d", "i", "u"], "out", axis=1, mode="ADD"))
+    want = data.copy()
+    for r in range(3):
+        for c in range(2):
+            want[r, int(idx[r, c])] += updates[r, c]
+    np.testing.assert_allclose(coreml_reference.predict(spec, {"d": data, "i": idx, "u": updates})["out"],
+                               want, rtol=1e-6)
+    idx_nd, upd_nd = np.array([[2, 1], [0, 3]], np.float32), randn(2)
+    spec = network({"d": data.shape, "i": idx_nd.shape, "u": upd_nd.shape},
+                   lambda nb: nb.add_scatter_nd("s", ["d", "i", "u"], "out", mode="UPDATE"))
+    want = data.copy()
+    want[2, 1], want[0, 3] = upd_nd
+    np.testing.assert_array_equal(coreml_reference.predict(spec, {"d": data, "i": idx_nd, "u": upd_nd})["out"],
+                                  want)
+
+
+def test_triangular_and_band_part():
+    x = randn(2, 4, 5)
+    rows, cols = np.indices((4, 5))
+    for build, keep in ((lambda nb: nb.add_lower_triangular("t", "x", "out", k=1), cols - rows <= 1),
+                        (lambda nb: nb.add_upper_triangular("t", "x", "out", k=-1), cols - rows >= -1),
+                        (lambda nb: nb.add_matrix_band_part("t", "x", "out", num_lower=1, num_upper=2),
+                         (cols - rows >= -1) & (cols - rows <= 2))):
+        spec = network({"x": x.shape}, build)
+        np.testing.assert_array_equal(coreml_reference.predict(spec, {"x": x})["out"], np.where(keep, x, 0))
