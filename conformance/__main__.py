@@ -40,7 +40,7 @@ def main(argv=None):
     except RuntimeError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
-    missing = [p for p in paths if not os.path.exists(p)]
+    missing = [p for p in paths if not os.path.exists(suite.file_of(p))]
     if missing:
         print("error: coremltools' shipped test file {} is missing (the suite needs the "
               "coremltools 9.0 wheel)".format(missing[0]), file=sys.stderr)
@@ -57,8 +57,9 @@ def main(argv=None):
         command = [sys.executable, "-m", "pytest", "-p", "conformance.plugin", "-p", "no:terminal",
                    "-p", "no:cacheprovider", "--rootdir", root, "-c", os.devnull,
                    "-W", "ignore"] + paths
-        if args.keyword:
-            command += ["-k", args.keyword]
+        keyword = " and ".join("({})".format(k) for k in (suite.KEYWORDS.get(args.suite), args.keyword) if k)
+        if keyword:
+            command += ["-k", keyword]
         start = time.perf_counter()
         # Its own process: a converter that segfaults ends the run, not the report.
         code = subprocess.call(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
@@ -72,7 +73,7 @@ def main(argv=None):
     if args.keyword:
         shown += " -k {!r}".format(args.keyword)
     meta = {"coremltools": coremltools.__version__, "suite": args.suite, "command": shown,
-            "fp32_variants": not args.no_fp32, "seconds": round(seconds, 1),
+            "fp32_variants": not args.no_fp32, "seconds": round(seconds, 1), "keyword": keyword,
             "host": "{} {}, Python {}".format(platform.system(), platform.machine(),
                                               platform.python_version()),
             "pytest_exit_code": code}
