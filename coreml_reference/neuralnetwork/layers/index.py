@@ -198,3 +198,16 @@ def upper_triangular(p, inputs, ctx):
 def matrix_band_part(p, inputs, ctx):
     require_rank(inputs[0], 2, ctx)
     return kernels.band_part(inputs[0], int(p.numLower), int(p.numUpper))
+
+
+@register("argSort")
+def arg_sort(p, inputs, ctx):
+    x = inputs[0]
+    axis = normalize_axis(p.axis, x.ndim, ctx)
+    return np.argsort(-x if p.descending else x, axis=axis, kind="stable").astype(np.float32)
+
+
+@register("whereNonZero")
+def where_non_zero(p, inputs, ctx):
+    """[N, rank]: the coordinates of the N non-zero elements, in row-major order."""
+    return np.argwhere(inputs[0] != 0).astype(np.float32)

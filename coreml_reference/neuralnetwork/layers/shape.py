@@ -193,9 +193,10 @@ def split_nd(p, inputs, ctx):
             raise ctx.shape_error("splitSizes {} do not sum to {}".format(sizes, x.shape[axis]))
         return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
     n = int(p.numSplits) or ctx.n_outputs
-    if x.shape[axis] % n:
-        raise ctx.shape_error("cannot split size {} into {} equal parts".format(x.shape[axis], n))
-    return np.split(x, n, axis=axis)
+    if n > x.shape[axis]:
+        raise ctx.shape_error("cannot split size {} into {} parts".format(x.shape[axis], n))
+    # Not divisible: the first (size % n) parts are one longer (numpy's array_split).
+    return np.array_split(x, n, axis=axis)
 
 
 @register("tile")

@@ -156,3 +156,26 @@ def test_triangular_and_band_part():
                          (cols - rows >= -1) & (cols - rows <= 2))):
         spec = network({"x": x.shape}, build)
         np.testing.assert_array_equal(coreml_reference.predict(spec, {"x": x})["out"], np.where(keep, x, 0))
+
+
+def test_argsort_and_where_non_zero():
+    x = randn(3, 5)
+    for descending in (False, True):
+        spec = network({"x": x.shape}, lambda nb: nb.add_argsort("a", "x", "out", axis=1,
+                                                                  descending=descending))
+        want = np.argsort(-x if descending else x, axis=1)
+        np.testing.assert_array_equal(coreml_reference.predict(spec, {"x": x})["out"], want)
+    m = np.array([[0, 2, 0], [1, 0, 3]], np.float32)
+    spec = network({"x": m.shape}, lambda nb: nb.add_where_nonzero("w", "x", "out"))
+    np.testing.assert_array_equal(coreml_reference.predict(spec, {"x": m})["out"],
+                                  [[0, 1], [1, 0], [1, 2]])
+
+
+def test_split_nd_uneven_gives_the_first_parts_one_more():
+    x = randn(2, 11)
+    spec = network({"x": x.shape}, lambda nb: nb.add_split_nd("s", "x", ["a", "b", "c"], axis=1,
+                                                               num_splits=3), outputs=("a", "b", "c"))
+    out = coreml_reference.predict(spec, {"x": x})
+    np.testing.assert_array_equal(out["a"], x[:, :4])
+    np.testing.assert_array_equal(out["b"], x[:, 4:8])
+    np.testing.assert_array_equal(out["c"], x[:, 8:])
