@@ -64,7 +64,8 @@ def main(argv=None):
         # Its own process: a converter that segfaults ends the run, not the report.
         code = subprocess.call(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
-        records = report.read_records(records_path) if os.path.exists(records_path) else []
+        records, collected = report.read_records(records_path) if os.path.exists(records_path) \
+            else ([], None)
     if not records:
         print("error: the test run recorded no tests (pytest exit code {})".format(code),
               file=sys.stderr)
@@ -76,7 +77,7 @@ def main(argv=None):
             "fp32_variants": not args.no_fp32, "seconds": round(seconds, 1), "keyword": keyword,
             "host": "{} {}, Python {}".format(platform.system(), platform.machine(),
                                               platform.python_version()),
-            "pytest_exit_code": code}
+            "pytest_exit_code": code, "collected": collected}
     data = report.summarize(records, meta)
     stem = "conformance" if args.suite == "full" else "conformance-" + args.suite
     for path in report.write(data, args.out, stem):

@@ -114,6 +114,7 @@ def pytest_configure(config):
 
 def pytest_collection_finish(session):
     session.config._conformance.start(len(session.items))
+    _write({"collected": len(session.items)})
 
 
 def _on_alarm(signum, frame):

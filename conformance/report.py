@@ -127,13 +127,19 @@ def summarize(records, meta):
 
 
 def read_records(path):
-    records = []
+    """(test records, number of tests collected or None)."""
+    records, collected = [], None
     with open(path) as f:
         for line in f:
             line = line.strip()
-            if line:
-                records.append(json.loads(line))
-    return records
+            if not line:
+                continue
+            item = json.loads(line)
+            if "collected" in item:
+                collected = item["collected"]
+            else:
+                records.append(item)
+    return records, collected
 
 
 def _pct(rate):
@@ -146,6 +152,11 @@ def markdown(data) -> str:
     lines.append("`{}` — suite `{}`, {} tests in {:.0f} s, fp32 variants {}.".format(
         data.get("command", ""), data.get("suite", ""), data["summary"]["all"]["tests"],
         data.get("seconds", 0), "included" if data.get("fp32_variants") else "not included"))
+    ran, collected = data["summary"]["all"]["tests"], data.get("collected")
+    if collected and ran < collected:
+        lines += ["", "**Partial run:** {} of the {} collected tests ran (stopped early, pytest exit "
+                  "code {}); the counts below are those of the tests that ran.".format(
+                      ran, collected, data.get("pytest_exit_code"))]
     lines += ["", "Each test builds a model, computes expected outputs with numpy/torch and calls "
               "`MLModel.predict`, here answered by `coreml_reference.predict` (Linux, fp32). "
               "Pass rate is over the tests that reach predict.", ""]

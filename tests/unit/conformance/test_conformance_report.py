@@ -141,3 +141,13 @@ def test_end_to_end_on_a_few_shipped_tests(tmp_path):
     assert data["summary"]["all"]["tests"] >= 3
     assert data["summary"]["all"]["pass"] >= 3
     assert (tmp_path / "conformance-ci.md").exists()
+
+
+def test_a_partial_run_says_so(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps({"collected": 5}) + "\n" + json.dumps(record()) + "\n")
+    records, collected = report.read_records(str(path))
+    assert collected == 5 and len(records) == 1
+    data = report.summarize(records, {"collected": collected, "pytest_exit_code": -15})
+    assert "**Partial run:** 1 of the 5 collected tests ran (stopped early, pytest exit code -15)" \
+        in report.markdown(data)
