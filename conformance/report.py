@@ -4,10 +4,11 @@ Outcome kinds (one per test):
     pass          predict was reached and the test passed
     numerical     predict returned, then the test's comparison failed
     raised        the reference evaluator raised inside predict
+    timeout       the test ran out of time (CONFORMANCE_TEST_TIMEOUT) after reaching predict
     no_predict    the test ended (passed or failed) without calling predict
     needs_coreml  the test needs Core ML for something other than predict (skipped)
     skipped       the test skipped itself (e.g. a backend it does not apply to)
-Pass rate = pass / (pass + numerical + raised), over the tests that reach predict.
+Pass rate = pass / (pass + numerical + raised + timeout), over the tests that reach predict.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import re
 from conformance.plugin import _MAC_ONLY
 
 SCHEMA_VERSION = 1
-KINDS = ("pass", "numerical", "raised", "no_predict", "needs_coreml", "skipped")
-REACHED = ("pass", "numerical", "raised")
+KINDS = ("pass", "numerical", "raised", "timeout", "no_predict", "needs_coreml", "skipped")
+REACHED = ("pass", "numerical", "raised", "timeout")
 # Which figures the goal is stated on: default tolerances (NeuralNetwork, and ML Program at
 # its default fp16 precision) and the sharp fp32 ML Program variants (atol 1e-4, rtol 1e-5).
 GROUPS = {"default": ("neuralnetwork", "mlprogram-fp16"), "fp32": ("mlprogram-fp32",)}
@@ -32,6 +33,8 @@ def classify(rec) -> str:
         return "skipped"
     if outcome == "passed":
         return "pass" if rec["calls"] else "no_predict"
+    if rec["calls"] and "TestTimeout" in ((rec.get("error") or [""])[0], (rec["raised"] or [""])[0]):
+        return "timeout"
     if rec["raised"]:
         return "needs_coreml" if rec["raised"][0] == "NeedsCoreML" else "raised"
     if rec["returned"]:
@@ -161,24 +164,25 @@ def markdown(data) -> str:
               "`MLModel.predict`, here answered by `coreml_reference.predict` (Linux, fp32). "
               "Pass rate is over the tests that reach predict.", ""]
     header = ["", "tests", "reach predict", "pass", "numerical fail", "evaluator raised",
-              "never reached predict", "skipped: needs Core ML", "skipped by the test",
-              "pass rate"]
+              "timed out", "never reached predict", "skipped: needs Core ML",
+              "skipped by the test", "pass rate"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     names = {"default": "default tolerances (NN + ML Program fp16)",
              "fp32": "fp32 ML Program variants (atol 1e-4)", "all": "all"}
     for name, entry in data["summary"].items():
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             names.get(name, name), entry["tests"], entry["reached_predict"], entry["pass"],
-            entry["numerical"], entry["raised"], entry["no_predict"], entry["needs_coreml"],
-            entry["skipped"], _pct(entry["pass_rate"])))
+            entry["numerical"], entry["raised"], entry["timeout"], entry["no_predict"],
+            entry["needs_coreml"], entry["skipped"], _pct(entry["pass_rate"])))
     lines += ["", "## Per test class", ""]
-    lines.append("| class | pass | numerical | raised | never reached | needs Core ML | skipped | pass rate |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| class | pass | numerical | raised | timed out | never reached | needs Core ML "
+                 "| skipped | pass rate |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for row in data["classes"]:
         c = row["counts"]
-        lines.append("| `{}` | {} | {} | {} | {} | {} | {} | {} |".format(
-            row["class"], c["pass"], c["numerical"], c["raised"], c["no_predict"],
+        lines.append("| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            row["class"], c["pass"], c["numerical"], c["raised"], c["timeout"], c["no_predict"],
             c["needs_coreml"], c["skipped"], _pct(row["pass_rate"])))
     failing = [row for row in data["classes"] if row["raised"] or row["numerical"]]
     if failing:

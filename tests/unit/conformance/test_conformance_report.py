@@ -42,6 +42,10 @@ def record(nodeid=NN, outcome="passed", calls=1, returned=1, raised=None, error=
     (record(outcome="skipped", calls=0, returned=0, error=["Skipped", "iOS15+ only"]), "skipped"),
     # a test that expects predict to raise, and it did: a pass
     (record(calls=1, returned=0, raised=["InputError", "bad input"]), "pass"),
+    (record(outcome="failed", calls=9, returned=9, error=["TestTimeout", "took more than 300 s"]),
+     "timeout"),
+    (record(outcome="failed", calls=9, returned=8, raised=["TestTimeout", "took more than 300 s"]),
+     "timeout"),
 ])
 def test_classify(rec, kind):
     assert report.classify(rec) == kind
@@ -81,7 +85,7 @@ def test_summarize_counts_per_group_and_class():
     assert conv["counts"]["pass"] == 3 and conv["raised"] == [
         {"error": "ShapeError: conv op '…': bad", "count": 1}]
     text = report.markdown(data)
-    assert "| default tolerances (NN + ML Program fp16) | 4 | 3 | 2 | 1 | 0 | 1 | 0 | 0 | 66.7 % |" in text
+    assert "| default tolerances (NN + ML Program fp16) | 4 | 3 | 2 | 1 | 0 | 0 | 1 | 0 | 0 | 66.7 % |" in text
     assert "raised ×1: `ShapeError: conv op '…': bad`" in text
 
 
