@@ -83,10 +83,10 @@ def main(argv=None):
     for path in report.write(data, args.out, stem):
         print("wrote " + path)
     for name, entry in data["summary"].items():
-        print("{:8s} {:5d} tests, {:5d} reach predict: pass {}, numerical {}, raised {}, timed out {}; "
-              "pass rate {}".format(name, entry["tests"], entry["reached_predict"], entry["pass"],
-                                    entry["numerical"], entry["raised"], entry["timeout"],
-                                    report._pct(entry["pass_rate"])))
+        print("{:8s} {:5d} tests, {:5d} reach predict: pass {}, numerical {}, raised {}, "
+              "timed out {}; pass rate {}".format(
+                  name, entry["tests"], entry["reached_predict"], entry["pass"], entry["numerical"],
+                  entry["raised"], entry["timeout"], report._pct(entry["pass_rate"])))
     if code not in (0, 1):
         print("warning: pytest ended with exit code {} after {} tests".format(code, len(records)),
               file=sys.stderr)

@@ -59,7 +59,8 @@ FULL = [
 
 # The CI subset: the op families of the zoo's models (conv, pool, elementwise, linear,
 # reductions, resizing) and the NeuralNetwork layer tests, without the stress and "slow"
-# variants (their time goes into a few large convolutions: thousands of predictions each). Fixed, so that a CI run compares with the last.
+# variants (their time goes into a few large convolutions: thousands of predictions each).
+# Fixed, so that a CI run compares with the last.
 # Under 10 minutes on this 2-core machine.
 CI = [
     MIL_OPS + "/iOS14/test_conv.py",

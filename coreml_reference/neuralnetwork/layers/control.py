@@ -1,8 +1,8 @@
 """Control flow: branch, loop, loopBreak, loopContinue.
 
 The nested networks run on the enclosing network's blobs (``ctx.run_network`` runs one and
-returns those blobs): what they produce is visible afterwards, which is how their results leave them (``copy`` layers onto
-outer names). These layers have no outputs of their own.
+returns those blobs): what they produce is visible afterwards, which is how their results
+leave them (``copy`` layers onto outer names). These layers have no outputs of their own.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""ML Program evaluator: trace and control flow (coreml_reference/mlprogram/ops/control.py and the op loop).
+"""ML Program evaluator: trace and control flow
+(coreml_reference/mlprogram/ops/control.py and the op loop).
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""ML Program evaluator: elementwise binary and unary ops (coreml_reference/mlprogram/ops/elementwise.py).
+"""ML Program evaluator: elementwise binary and unary ops
+(coreml_reference/mlprogram/ops/elementwise.py).
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations

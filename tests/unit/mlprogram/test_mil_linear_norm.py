@@ -1,4 +1,5 @@
-"""ML Program evaluator: normalisation and linear algebra (coreml_reference/mlprogram/ops/linear_norm.py).
+"""ML Program evaluator: normalisation and linear algebra
+(coreml_reference/mlprogram/ops/linear_norm.py).
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""ML Program evaluator: the op loop: precision, inputs, errors, weight files, converted torch modules (coreml_reference/mlprogram/program.py, values.py, blobs.py).
+"""ML Program evaluator: the op loop (coreml_reference/mlprogram/program.py, values.py,
+blobs.py): precision, inputs, errors, weight files, converted torch modules.
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations

@@ -125,7 +125,8 @@ ND_IDX = np.array([[2, 1], [0, 3]], np.int32)
 ND_UPD = randn(2)
 case("scatter_nd_update", {"x": XSC},
      lambda x: mb.scatter_nd(data=x, indices=ND_IDX, updates=ND_UPD, mode="update"),
-     lambda x: _scatter_loop(x.reshape(-1), ND_IDX[:, 0] * 5 + ND_IDX[:, 1], ND_UPD, 0, lambda a, b: b).reshape(4, 5))
+     lambda x: _scatter_loop(x.reshape(-1), ND_IDX[:, 0] * 5 + ND_IDX[:, 1], ND_UPD, 0,
+                             lambda a, b: b).reshape(4, 5))
 
 
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)

@@ -32,7 +32,8 @@ def test_while_loop_from_mil():
         v = np.array(start, np.float32)
         while v.max() < 100:
             v = v * 3
-        np.testing.assert_array_equal(_only(coreml_reference.predict(spec, {"x": np.array(start, np.float32)})), v)
+        got = _only(coreml_reference.predict(spec, {"x": np.array(start, np.float32)}))
+        np.testing.assert_array_equal(got, v)
 
 
 def test_branch_from_mil():

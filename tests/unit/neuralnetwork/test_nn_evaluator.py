@@ -1,4 +1,5 @@
-"""NeuralNetwork evaluator: fp16 emulation, loop and errors (coreml_reference/neuralnetwork/__init__.py (the layer loop: inputs, fp16, trace, errors)).
+"""NeuralNetwork evaluator: the layer loop (coreml_reference/neuralnetwork/__init__.py):
+inputs, fp16 emulation, trace and errors.
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""NeuralNetwork evaluator: layout / shape (coreml_reference/neuralnetwork/layers/shape.py and layers/index.py).
+"""NeuralNetwork evaluator: layout, shape and indexing
+(coreml_reference/neuralnetwork/layers/shape.py and layers/index.py).
 
 Expected values come from numpy / torch, never from the evaluator."""
 from __future__ import annotations
@@ -143,8 +144,8 @@ def test_scatter_along_axis_and_nd_match_loops():
                    lambda nb: nb.add_scatter_nd("s", ["d", "i", "u"], "out", mode="UPDATE"))
     want = data.copy()
     want[2, 1], want[0, 3] = upd_nd
-    np.testing.assert_array_equal(coreml_reference.predict(spec, {"d": data, "i": idx_nd, "u": upd_nd})["out"],
-                                  want)
+    got = coreml_reference.predict(spec, {"d": data, "i": idx_nd, "u": upd_nd})["out"]
+    np.testing.assert_array_equal(got, want)
 
 
 def test_triangular_and_band_part():
