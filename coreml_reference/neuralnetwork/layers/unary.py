@@ -15,7 +15,7 @@ def unary(p, inputs, ctx):
     scale = np.float32(p.scale or 1.0)        # proto: unset / 0 means 1
     if scale != 1 or p.shift:
         x = scale * x + np.float32(p.shift)
-    eps = np.float32(p.epsilon or 1e-6)       # used by RSQRT and INVERSE only
+    eps = np.float32(p.epsilon or 1e-6)       # RSQRT and INVERSE: unset means 1e-6
     alpha = np.float32(p.alpha)
     kind = p.type
     if kind == SQRT:
@@ -29,7 +29,9 @@ def unary(p, inputs, ctx):
     if kind == EXP:
         return np.exp(x)
     if kind == LOG:
-        return np.log(x)                      # log x: epsilon is not part of it
+        # log(x + epsilon) with the stored epsilon (coremltools' builder writes 1e-45 by
+        # default, onnx-coreml 1e-6); coremltools' own NN log tests expect it.
+        return np.log(x + np.float32(p.epsilon))
     if kind == ABS:
         return np.abs(x)
     if kind == THRESHOLD:

@@ -15,11 +15,13 @@ UNARY = [("sqrt", {}, lambda x: np.sqrt(np.abs(x) + 0.1), True),
          ("power", {"alpha": 3.0}, lambda x: x ** 3, False),
          ("exp", {}, np.exp, False),
          ("log", {}, lambda x: np.log(np.abs(x) + 0.1), True),
+         ("log", {"epsilon": 0.5}, lambda x: np.log(np.abs(x) + 0.1 + 0.5), True),
          ("abs", {}, np.abs, False),
          ("threshold", {"alpha": 0.2}, lambda x: np.maximum(x, 0.2), False)]
 
 
-@pytest.mark.parametrize("mode,kwargs,reference,positive", UNARY, ids=[u[0] for u in UNARY])
+@pytest.mark.parametrize("mode,kwargs,reference,positive", UNARY,
+                         ids=[u[0] + ("-eps" if "epsilon" in u[1] else "") for u in UNARY])
 def test_unary(mode, kwargs, reference, positive):
     x = randn(3, 4, 5)
     feed = np.abs(x) + np.float32(0.1) if positive else x
