@@ -307,7 +307,8 @@ REDUCTIONS = {
 
 BOX_MODES = ("CORNERS_HEIGHT_FIRST", "CORNERS_WIDTH_FIRST", "CENTER_SIZE_HEIGHT_FIRST",
              "CENTER_SIZE_WIDTH_FIRST")
-CROP_SAMPLING = ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS")
+CROP_SAMPLING = ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS",
+                 "UNALIGN_CORNERS")
 
 
 def _box_grid(start, end, n_out, mode):
@@ -322,12 +323,18 @@ def _box_grid(start, end, n_out, mode):
         return start + i * span / n_out
     if mode == "OFFSET_CORNERS":                 # bin centres, as RoI align
         return start + (i + 0.5) * span / n_out
+    if mode == "UNALIGN_CORNERS":                # half-pixel centres over the box
+        return start + (i + 0.5) * span / n_out - 0.5
     raise ValueError("unknown crop sampling mode {!r}".format(mode))
 
 
-def _bilinear_at(image, ys, xs):
-    """image (C, H, W) sampled at the grid ys x xs (clamped to the image): (C, len(ys), len(xs))."""
+def _bilinear_at(image, ys, xs, pad_value=None):
+    """image (C, H, W) sampled at the grid ys x xs: (C, len(ys), len(xs)). Positions outside
+    the image are clamped to its edge, or (pad_value given) read pad_value."""
     h, w = image.shape[-2:]
+    outside = None
+    if pad_value is not None:
+        outside = (ys < 0) | (ys > h - 1), (xs < 0) | (xs > w - 1)
     ys, xs = np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)
     y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
@@ -335,16 +342,21 @@ def _bilinear_at(image, ys, xs):
     fx = (xs - x0).astype(np.float32)[None, :]
     top = image[:, y0][:, :, x0] * (1 - fx) + image[:, y0][:, :, x1] * fx
     bottom = image[:, y1][:, :, x0] * (1 - fx) + image[:, y1][:, :, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    out = top * (1 - fy) + bottom * fy
+    if outside is not None:
+        out[:, outside[0][:, None] | outside[1][None, :]] = pad_value
+    return out
 
 
 def crop_resize(x, roi, out_h, out_w, sampling_mode="ALIGN_CORNERS",
-                box_mode="CORNERS_HEIGHT_FIRST", normalized=False, spatial_scale=1.0):
+                box_mode="CORNERS_HEIGHT_FIRST", normalized=False, spatial_scale=1.0,
+                pad_value=None):
     """Crop every box of ``roi`` out of x (B, C, H, W) and resize it bilinearly.
 
     roi: (N, 4) boxes, applied to every image -> (N, B, C, out_h, out_w); or (N, 5) rows
     [batch index, box] -> (N, 1, C, out_h, out_w). Normalized coordinates are scaled by
-    (H - 1, W - 1); then every coordinate by spatial_scale."""
+    (H - 1, W - 1); then every coordinate by spatial_scale. Samples outside the image clamp
+    to its edge, or read pad_value when one is given (iOS 17's crop_resize)."""
     x = np.asarray(x, dtype=np.float32)
     roi = np.asarray(roi, dtype=np.float64).reshape(roi.shape[0], -1)
     b, c, h, w = x.shape
@@ -369,7 +381,7 @@ def crop_resize(x, roi, out_h, out_w, sampling_mode="ALIGN_CORNERS",
         ys = _box_grid(h0[n] * scale_h, h1[n] * scale_h, out_h, sampling_mode)
         xs = _box_grid(w0[n] * scale_w, w1[n] * scale_w, out_w, sampling_mode)
         for j, image in enumerate(images[n]):
-            out[n, j] = _bilinear_at(x[image], ys, xs)
+            out[n, j] = _bilinear_at(x[image], ys, xs, pad_value)
     return out
 
 

@@ -91,10 +91,13 @@ def upsample_nearest_neighbor(ctx, x, scale_factor_height=1, scale_factor_width=
     h, w = np.shape(x)[-2:]
     sh, sw = float(scalar(scale_factor_height)), float(scalar(scale_factor_width))
     out_h, out_w = int(math.floor(h * sh)), int(math.floor(w * sw))
-    # Output pixel i copies input floor(i / scale).
-    src_h = np.floor(np.arange(out_h) / sh).astype(np.int64)
-    src_w = np.floor(np.arange(out_w) / sw).astype(np.int64)
-    return _nearest(x, out_h, out_w, src_h, src_w)
+    # Output pixel i copies input floor(i * in / out): the same as floor(i / scale) for whole
+    # scales; for fractional ones it is what coremltools' own op tests expect.
+    return _nearest(x, out_h, out_w, _nearest_source(h, out_h), _nearest_source(w, out_w))
+
+
+def _nearest_source(n_in, n_out):
+    return np.minimum(np.floor(np.arange(n_out) * n_in / n_out).astype(np.int64), n_in - 1)
 
 
 @register("resize_nearest_neighbor")
@@ -102,9 +105,31 @@ def resize_nearest_neighbor(ctx, x, target_size_height, target_size_width):
     _check(ctx, x)
     h, w = np.shape(x)[-2:]
     out_h, out_w = int(scalar(target_size_height)), int(scalar(target_size_width))
-    src_h = np.floor(np.arange(out_h) * h / out_h).astype(np.int64)
-    src_w = np.floor(np.arange(out_w) * w / out_w).astype(np.int64)
-    return _nearest(x, out_h, out_w, src_h, src_w)
+    return _nearest(x, out_h, out_w, _nearest_source(h, out_h), _nearest_source(w, out_w))
+
+
+@register("resize")
+def resize(ctx, x, shape, resized_dims, interpolation_mode="LINEAR", sampling_mode="DEFAULT"):
+    """iOS17: the last ``resized_dims`` dimensions take their sizes from the end of ``shape``
+    (0: keep the input's), by nearest neighbour or separable linear interpolation."""
+    x = np.asarray(x)
+    target, k = ints(shape), int(scalar(resized_dims))
+    if not 0 <= k <= min(len(target), x.ndim):
+        raise ctx.shape_error("resized_dims {} for shape {} and input rank {}".format(k, target, x.ndim))
+    mode, sampling = str(scalar(interpolation_mode)), str(scalar(sampling_mode))
+    for i in range(1, k + 1):
+        axis, n_in = x.ndim - i, x.shape[-i]
+        n_out = target[-i] or n_in
+        if mode == "NEAREST_NEIGHBOR":
+            # the input sample nearest to the sampling mode's grid point (coremltools' iOS17
+            # resize tests: 2 -> 3 rows reads rows 0, 1, 1)
+            source = np.floor(_grid(n_in, n_out, sampling) + 0.5).astype(np.int64)
+            x = np.take(x, np.minimum(source, n_in - 1), axis=axis)
+        elif mode == "LINEAR":
+            x = _lerp_axis(np.asarray(x, np.float32), _grid(n_in, n_out, sampling), axis)
+        else:
+            raise ctx.unsupported("interpolation_mode {!r}".format(mode))
+    return x
 
 
 @register("crop")
@@ -117,17 +142,27 @@ def crop(ctx, x, crop_height, crop_width):
 
 
 @register("crop_resize")
-def crop_resize(ctx, x, roi, target_height=1, target_width=1, normalized_coordinates=False,
-                spatial_scale=1.0, box_coordinate_mode="CORNERS_HEIGHT_FIRST",
-                sampling_mode="DEFAULT", pad_value=0.0):
+def crop_resize(ctx, x, roi=None, boxes=None, box_indices=None, target_height=1, target_width=1,
+                normalized_coordinates=False, spatial_scale=1.0,
+                box_coordinate_mode="CORNERS_HEIGHT_FIRST", sampling_mode="DEFAULT", pad_value=None):
+    """iOS15: ``roi`` [N, 1, 4 or 5, 1, 1] -> [N, B or 1, C, h, w], edges clamped.
+    iOS17: ``boxes`` [N, 4] on images ``box_indices`` (default 0..N-1) -> [N, C, h, w],
+    outside the image reads ``pad_value``."""
     if np.ndim(x) != 4:
         raise ctx.shape_error("x must have rank 4 [B, C, H, W], got shape {}".format(list(np.shape(x))))
-    roi = np.asarray(roi)
-    if roi.ndim != 5 or roi.shape[2] not in (4, 5):
-        raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
     mode = str(scalar(sampling_mode))
     if mode not in kernels.CROP_SAMPLING:
         raise ctx.unsupported("sampling_mode {!r}".format(mode))
-    return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), int(scalar(target_height)),
-                               int(scalar(target_width)), mode, str(scalar(box_coordinate_mode)),
-                               bool(scalar(normalized_coordinates)), float(scalar(spatial_scale)))
+    common = (int(scalar(target_height)), int(scalar(target_width)), mode,
+              str(scalar(box_coordinate_mode)), bool(scalar(normalized_coordinates)),
+              float(scalar(spatial_scale)))
+    if boxes is not None:
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        index = np.arange(len(boxes)) if box_indices is None else np.asarray(box_indices).reshape(-1)
+        rows = np.concatenate([index.reshape(-1, 1).astype(np.float64), boxes], axis=1)
+        pad = 0.0 if pad_value is None else float(scalar(pad_value))
+        return kernels.crop_resize(x, rows, *common, pad_value=pad)[:, 0]
+    roi = np.asarray(roi)
+    if roi.ndim != 5 or roi.shape[2] not in (4, 5):
+        raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
+    return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), *common)

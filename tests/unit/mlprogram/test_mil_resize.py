@@ -75,6 +75,44 @@ case("crop_resize_align_corners", {"x": XC},
      lambda x: _crop_reference(x, BOXES, 3, 4), fp16=False)
 
 
+XN = randn(1, 2, 3, 5)
+# fractional scales: output i reads input floor(i * in / out) (5 -> 3 columns: 0, 1, 3)
+case("upsample_nearest_fractional", {"x": XN},
+     lambda x: mb.upsample_nearest_neighbor(x=x, scale_factor_height=1.5, scale_factor_width=0.67),
+     lambda x: x[..., [0, 0, 1, 2], :][..., [0, 1, 3]])
+# iOS17 resize: nearest to the DEFAULT grid i * in / out, rounded (3 -> 4 rows: 0, 1, 2, 2)
+case("resize_nearest_ios17", {"x": XN},
+     lambda x: mb.resize(x=x, shape=np.array([4, 0], np.int32), resized_dims=np.uint32(2),
+                         interpolation_mode="NEAREST_NEIGHBOR", sampling_mode="DEFAULT"),
+     lambda x: x[..., [0, 1, 2, 2], :], opset="iOS17")
+case("resize_linear_ios17_align", {"x": XN},
+     lambda x: mb.resize(x=x, shape=np.array([5, 9], np.int32), resized_dims=np.uint32(2),
+                         interpolation_mode="LINEAR", sampling_mode="ALIGN_CORNERS"),
+     lambda x: F.interpolate(t(x), size=(5, 9), mode="bilinear", align_corners=True).numpy(),
+     opset="iOS17")
+# iOS17 crop_resize: boxes on chosen images; samples outside the image read pad_value
+BOX17 = np.array([[1.0, 0.5, 4.0, 3.5], [-1.0, 0.0, 1.0, 2.0]], np.float32)
+
+
+def _crop17(x):
+    from scipy import ndimage
+    out = []
+    for (h0, w0, h1, w1), image in zip(BOX17, (0, 0)):
+        gy, gx = np.meshgrid(np.linspace(h0, h1, 3), np.linspace(w0, w1, 2), indexing="ij")
+        inside = (gy >= 0) & (gy <= x.shape[2] - 1) & (gx >= 0) & (gx <= x.shape[3] - 1)
+        out.append([np.where(inside, ndimage.map_coordinates(ch.astype(np.float64), [gy, gx], order=1,
+                                                               mode="nearest"), -7.0)
+                    for ch in x[image]])
+    return np.asarray(out, np.float32)
+
+
+case("crop_resize_ios17_pad", {"x": randn(1, 2, 6, 5)},
+     lambda x: mb.crop_resize(x=x, boxes=BOX17, box_indices=np.array([0, 0], np.int32),
+                              target_height=3, target_width=2, sampling_mode="ALIGN_CORNERS",
+                              pad_value=np.float32(-7.0)),
+     _crop17, opset="iOS17", fp16=False)
+
+
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
 def test_op(tmp_path, inputs, body, expected, opset, fp16):
     check_case(tmp_path, inputs, body, expected, opset, fp16)
