@@ -40,3 +40,18 @@ def test_while_loop(tmp_path):
     path = build(tmp_path, body, {"x": np.ones(2, np.float32)})
     out = coreml_reference.predict(path, {"x": np.array([1, 2], np.float32)})
     np.testing.assert_array_equal(only_output(out), [81, 162])
+
+
+def test_list_ops(tmp_path):
+    # A list grows when written past its end; unwritten elements read as zeros.
+    def body(x):
+        ls = mb.make_list(init_length=2, elem_shape=(2,), dtype="fp32")
+        ls = mb.list_write(ls=ls, index=0, value=x)
+        ls = mb.list_write(ls=ls, index=3, value=mb.mul(x=x, y=2.0))
+        ls = mb.list_scatter(ls=ls, indices=np.array([2], np.int32), value=mb.expand_dims(x=x, axes=[0]))
+        gathered = mb.list_gather(ls=ls, indices=np.array([0, 1, 2, 3], np.int32))
+        return mb.add(x=gathered, y=mb.cast(x=mb.list_length(ls=ls), dtype="fp32"))
+    x = np.array([1.5, -2.0], np.float32)
+    path = build(tmp_path, body, {"x": x})
+    want = np.stack([x, np.zeros(2, np.float32), x, 2 * x]) + 4
+    np.testing.assert_array_equal(only_output(coreml_reference.predict(path, {"x": x})), want)
