@@ -52,7 +52,8 @@ class TensorList:
         value = self.elements[index] if -len(self.elements) <= index < len(self.elements) else None
         if value is None:
             if index >= len(self.elements) or index < -len(self.elements):
-                raise IndexError("list index {} out of range (length {})".format(index, len(self.elements)))
+                raise IndexError("list index {} out of range (length {})".format(
+                    index, len(self.elements)))
             return np.zeros(self.elem_shape, self.dtype)
         return value
 
@@ -63,7 +64,8 @@ _DTYPES = {"fp16": np.float32, "fp32": np.float32, "int32": np.int32, "bool": np
 @register("make_list", lists=("elem_shape",))
 def make_list(ctx, elem_shape, init_length=1, dynamic_length=True, dtype="fp32"):
     shape = [int(scalar(d)) for d in elem_shape]
-    return TensorList([None] * int(scalar(init_length)), shape, _DTYPES.get(str(scalar(dtype)), np.float32))
+    dtype = _DTYPES.get(str(scalar(dtype)), np.float32)
+    return TensorList([None] * int(scalar(init_length)), shape, dtype)
 
 
 @register("list_length")
