@@ -7,6 +7,7 @@ Runs coremltools' shipped op and layer tests (see ``suite``) in a child pytest p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -62,7 +63,8 @@ def main(argv=None):
             command += ["-k", keyword]
         start = time.perf_counter()
         # Its own process: a converter that segfaults ends the run, not the report.
-        code = subprocess.call(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
+        child = subprocess.Popen(command, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
+        code = follow(child, records_path)
         seconds = time.perf_counter() - start
         records, collected = report.read_records(records_path) if os.path.exists(records_path) \
             else ([], None)
@@ -96,6 +98,44 @@ def main(argv=None):
             report._pct(rate), args.fail_under), file=sys.stderr)
         return 1
     return 0
+
+
+def follow(child, records_path, every=100):
+    """Wait for the child pytest, showing progress from its records file: a tqdm bar on a
+    terminal, a plain line every ``every`` tests otherwise. Returns its exit code."""
+    bar, shown, total, counts = None, 0, None, {}
+    offset = 0
+    while True:
+        code = child.poll()
+        if os.path.exists(records_path):
+            with open(records_path) as f:
+                f.seek(offset)
+                chunk = f.read()
+            complete = chunk[:chunk.rfind("\n") + 1]
+            offset += len(complete)
+            for line in complete.splitlines():
+                item = json.loads(line)
+                if "collected" in item:
+                    total = item["collected"]
+                    if sys.stderr.isatty():
+                        from tqdm import tqdm
+                        bar = tqdm(total=total, unit="test", file=sys.stderr, dynamic_ncols=True)
+                    continue
+                kind = report.classify(item)
+                counts[kind] = counts.get(kind, 0) + 1
+                shown += 1
+                summary = " ".join("{}={}".format(k, v) for k, v in sorted(counts.items()))
+                if bar is not None:
+                    bar.set_postfix_str(summary, refresh=False)
+                    bar.update(1)
+                elif shown % every == 0 or shown == total:
+                    print("conformance: {}/{} tests  {}".format(shown, total or "?", summary),
+                          file=sys.stderr, flush=True)
+        if code is not None:
+            if bar is not None:
+                bar.close()
+            return code
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

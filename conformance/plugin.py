@@ -7,8 +7,8 @@ Loaded with ``-p conformance.plugin`` before the tests are collected, it
   Python-side input checks and conversions the real method makes;
 - replaces Mac-only APIs other than ``predict`` (``make_state``) with ``NeedsCoreML``;
 - writes one JSON line per test to ``$CONFORMANCE_RECORDS``: its outcome, whether predict
-  was reached, returned or raised (error class and message);
-- shows progress: a tqdm bar on a terminal, a plain line every 100 tests otherwise.
+  was reached, returned or raised (error class and message); the first line says how many
+  tests were collected (the parent process reads the file to show progress).
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import sys
 import time
 
 import numpy as np
@@ -109,11 +108,9 @@ def _first_line(exc, limit=400):
 
 def pytest_configure(config):
     install()
-    config._conformance = Progress()
 
 
 def pytest_collection_finish(session):
-    session.config._conformance.start(len(session.items))
     _write({"collected": len(session.items)})
 
 
@@ -137,7 +134,6 @@ def pytest_runtest_protocol(item, nextitem):
         rec["seconds"] = round(time.perf_counter() - start, 3)
         rec["outcome"] = rec["outcome"] or "passed"
         _write(rec)
-        item.config._conformance.advance(rec)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -163,33 +159,3 @@ def _write(rec):
     if path:
         with open(path, "a") as f:
             f.write(json.dumps(rec) + "\n")
-
-
-class Progress:
-    """tqdm on a terminal; otherwise a plain line every ``every`` tests."""
-
-    def __init__(self, every=100):
-        self.every = every
-        self.done = 0
-        self.total = 0
-        self.bar = None
-        self.counts = {}
-
-    def start(self, total):
-        self.total = total
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="test", file=sys.stderr, dynamic_ncols=True)
-
-    def advance(self, rec):
-        from conformance.report import classify
-        kind = classify(rec)
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        self.done += 1
-        summary = " ".join("{}={}".format(k, v) for k, v in sorted(self.counts.items()))
-        if self.bar is not None:
-            self.bar.set_postfix_str(summary, refresh=False)
-            self.bar.update(1)
-        elif self.done % self.every == 0 or self.done == self.total:
-            print("conformance: {}/{} tests  {}".format(self.done, self.total, summary),
-                  file=sys.stderr, flush=True)

@@ -136,9 +136,9 @@ def test_missing_test_file_is_one_error_line(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_end_to_end_on_a_few_shipped_tests(tmp_path):
-    """Runs coremltools' own ReLU tests through the plugin in a child process."""
+    """Runs coremltools' own L2 pooling tests through the plugin in a child process."""
     done = subprocess.run([sys.executable, "-m", "conformance", "--suite", "ci", "--out", str(tmp_path),
-                           "-k", "TestReLU and test_builder_to_backend_smoke"],
+                           "-k", "TestL2Pool and test_builder_to_backend_smoke"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads((tmp_path / "conformance-ci.json").read_text())
@@ -155,3 +155,18 @@ def test_a_partial_run_says_so(tmp_path):
     data = report.summarize(records, {"collected": collected, "pytest_exit_code": -15})
     assert "**Partial run:** 1 of the 5 collected tests ran (stopped early, pytest exit code -15)" \
         in report.markdown(data)
+
+
+def test_follow_prints_plain_progress_lines_off_a_terminal(tmp_path, capsys):
+    from conformance.__main__ import follow
+    path = tmp_path / "records.jsonl"
+    lines = [json.dumps({"collected": 3})] + [json.dumps(record()) for _ in range(2)] + \
+        [json.dumps(record(outcome="failed", error=["AssertionError", "x"]))]
+    path.write_text("\n".join(lines) + "\n")
+
+    class Done:
+        def poll(self):
+            return 0
+    assert follow(Done(), str(path), every=2) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["conformance: 2/3 tests  pass=2", "conformance: 3/3 tests  numerical=1 pass=2"]
