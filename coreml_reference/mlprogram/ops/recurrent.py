@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.errors import UnsupportedError
 from coreml_reference.lstm import ACTIVATIONS, run_lstm
 from coreml_reference.mlprogram.registry import register, scalar
 
@@ -16,12 +15,12 @@ def lstm(ctx, x, initial_h, initial_c, weight_ih, weight_hh, bias=None, peephole
          cell_activation="tanh", activation="tanh", clip=None):
     direction = scalar(direction)
     if direction != "forward":
-        raise UnsupportedError("op", "lstm direction {!r}".format(direction), ctx.op_name)
+        raise ctx.unsupported("direction {!r}".format(direction))
     x = np.asarray(x, dtype=np.float32)
     hidden = np.shape(weight_hh)[-1]
     names = [scalar(a) for a in (recurrent_activation, cell_activation, activation)]
     if any(n not in ACTIVATIONS for n in names):
-        raise UnsupportedError("op", "lstm activations {}".format(names), ctx.op_name)
+        raise ctx.unsupported("activations {}".format(names))
     split = lambda a: dict(zip("ifoz", np.split(np.asarray(a, dtype=np.float32), 4, axis=0)))
     b = split(bias) if bias is not None else dict((g, np.zeros(hidden, np.float32)) for g in "ifoz")
     peep = (dict(zip("ifo", np.split(np.asarray(peephole, np.float32), 3)))

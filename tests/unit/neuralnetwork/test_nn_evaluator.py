@@ -65,15 +65,15 @@ def test_non_numeric_input_is_rejected():
 
 
 def test_unsupported_layer_names_type_layer_and_file(tmp_path):
-    spec = network({"x": (5, 1, 3)}, lambda nb: nb.add_unilstm(
-        "lstm", np.zeros((4, 4, 4)), np.zeros((4, 4, 3)), np.zeros((4, 4)), 4, 3,
-        ["x"], ["out"]))
-    path = tmp_path / "lstm.mlmodel"
+    # A simple RNN: a layer type the evaluator does not implement (LSTM it does).
+    spec = network({"x": (5, 1, 3, 1, 1)}, lambda nb: nb.add_simple_rnn(
+        "rnn", np.zeros((4, 4)), np.zeros((4, 3)), np.zeros(4), 4, 3, "TANH", ["x"], ["out"]))
+    path = tmp_path / "rnn.mlmodel"
     path.write_bytes(spec.SerializeToString())
     with pytest.raises(UnsupportedError) as info:
-        coreml_reference.predict(str(path), {"x": randn(5, 1, 3)})
+        coreml_reference.predict(str(path), {"x": randn(5, 1, 3, 1, 1)})
     text = str(info.value)
-    assert "uniDirectionalLSTM" in text and "'lstm'" in text and str(path) in text
+    assert "simpleRecurrent" in text and "'rnn'" in text and str(path) in text
 
 
 def test_unexpected_exception_is_wrapped_with_layer(monkeypatch):
