@@ -63,7 +63,6 @@ class V3(Backend):
             except Exception as e:
                 raise ConversionError("convert", "{}: {}".format(type(e).__name__, our_advice(str(e)))) from e
             spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
-        import coremltools
         if job.variant:
             with stages("compress"):
                 spec = compress(job.variant, coremltools.models.MLModel(spec))
