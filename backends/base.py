@@ -181,11 +181,19 @@ def _watch_nothing():
 
 def write_json_atomic(path, data):
     """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` so that a reader sees the old file or the new one, never half of one."""
     tmp = "{}.tmp-{}".format(path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_json(path, default=None):

@@ -108,17 +108,21 @@ def read_golden(folder):
     return inputs, outputs
 
 
-CONVERTER_STAGES = ("export", "trace", "convert", "compress", "save")
+CONVERTER_STAGES = ("export", "trace", "load", "convert", "compress", "save")
+
+
+def converter_seconds(record):
+    """Seconds of converter work in a record (None without timings): building the model,
+    loading the toolchain and the golden run are the same on every route and would hide
+    the differences."""
+    seconds = record.get("seconds") or {}
+    return round(sum(v for k, v in seconds.items() if k in CONVERTER_STAGES), 4) if seconds else None
 
 
 def conversion_summary(record):
     """The conversion facts a results row repeats, so a row reads on its own."""
-    seconds = record.get("seconds") or {}
-    # Converter work only: building the model, loading the toolchain and the golden run
-    # are the same on every route and would hide the differences.
-    work = sum(v for k, v in seconds.items() if k in CONVERTER_STAGES)
     return {"status": record.get("status", "missing"), "stage": record.get("stage"),
-            "error": record.get("error"), "seconds": round(work, 4) if seconds else None,
+            "error": record.get("error"), "seconds": converter_seconds(record),
             "toolchain": record.get("toolchain"), "variant": record.get("variant"),
             "compute_units": compute_units(record)}
 

@@ -114,16 +114,10 @@ def find_artifact(route_dir):
 
 
 def runner_for(loaded):
-    """The evaluator's run function for this spec kind (as coreml_reference.predict picks it),
-    called on one LoadedModel so repeated runs reuse decoded weights."""
-    kind = loaded.spec.WhichOneof("Type")
-    if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
-        from coreml_reference.neuralnetwork import run
-    elif kind == "mlProgram":
-        from coreml_reference.mlprogram import run
-    else:
-        raise NotImplementedError("spec type {}".format(kind))
-    return lambda model, inputs: run(model, inputs, precision="fp32")
+    """The evaluator's run function for this spec kind, called on one LoadedModel so repeated
+    runs reuse decoded weights."""
+    from coreml_reference import runner_for as evaluator_for
+    return evaluator_for(loaded)
 
 
 def torch_runner(model, inputs):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 
+from backends.base import write_text_atomic
 from bench.cells import (accuracy_text, count_text, device_text, latency_text, measured,
                          one_line, runs_text, size_text, timing_text, why)
-from bench.artifacts import CONVERTER_STAGES, compute_units
+from bench.artifacts import compute_units, converter_seconds
 from bench.macos import COMPUTE_UNITS
 
 
@@ -42,10 +43,8 @@ def conversion_of(model, route, hosts, conversions):
     """The conversion record: results/conversion-<route>.json first, else a host row's copy."""
     record = conversions.get(route, {}).get("models", {}).get(model)
     if record is not None:
-        seconds = record.get("seconds") or {}
-        work = sum(v for k, v in seconds.items() if k in CONVERTER_STAGES)
         return {"status": record.get("status"), "stage": record.get("stage"),
-                "error": record.get("error"), "seconds": work if seconds else None,
+                "error": record.get("error"), "seconds": converter_seconds(record),
                 "file_bytes": record.get("file_bytes"), "compute_units": compute_units(record),
                 "count": record.get("layer_count", record.get("op_count")),
                 "count_kind": "layers" if "layer_count" in record else "ops"}
@@ -297,7 +296,7 @@ def render(hosts, conversions, out_dir):
               "## Plots", ""]
     lines += ["![{}]({})".format(title, name) for title, name in pngs] or ["_no plots: no results_"]
     path = os.path.join(out_dir, "README.md")
-    _write_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -337,11 +336,5 @@ def write_sample(readme, text):
     with open(readme) as f:
         before, rest = f.read().split(SAMPLE_START, 1)
     after = rest.split(SAMPLE_END, 1)[1]
-    _write_text(readme, before + SAMPLE_START + "\n" + text + "\n" + SAMPLE_END + after)
+    write_text_atomic(readme, before + SAMPLE_START + "\n" + text + "\n" + SAMPLE_END + after)
 
-
-def _write_text(path, text):
-    tmp = path + ".tmp-{}".format(os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -27,6 +27,8 @@ import re
 import subprocess
 import sys
 
+from backends.base import write_text_atomic
+
 SCHEMA = 1
 KIND = "bench-host"
 
@@ -129,15 +131,7 @@ def write_host(out_dir, doc):
     os.makedirs(out_dir, exist_ok=True)
     path = host_path(out_dir, doc["host"]["name"])
     merged = merge(read_host(path), doc)
-    tmp = "{}.tmp-{}".format(path, os.getpid())
-    try:
-        with open(tmp, "w") as f:
-            json.dump(merged, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path
 
 

@@ -49,11 +49,12 @@ def _weight_params(message, counts):
 
 def _program_consts(program):
     from coreml_reference.proto import module
+    from coreml_reference.mlprogram.program import function_block
     MIL_pb2 = module("MIL_pb2")
     names = {MIL_pb2.FLOAT32: "fp32", MIL_pb2.FLOAT16: "fp16", MIL_pb2.BFLOAT16: "bf16"}
     counts = {}
     for function in program.functions.values():
-        block = function.block_specializations[function.opset]
+        block = function_block(function, "model")
         for op in block.operations:
             if op.type.startswith("constexpr_") and op.type != "constexpr_cast":
                 # compressed weights (coremltools.optimize): counted under their encoding;

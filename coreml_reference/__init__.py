@@ -35,6 +35,11 @@ def predict(model, inputs, precision="fp32", trace=None):
     if precision not in PRECISIONS:
         raise ValueError("precision must be one of {}, not {!r}".format(PRECISIONS, precision))
     loaded = load(model)
+    return runner_for(loaded)(loaded, inputs, precision=precision, trace=trace)
+
+
+def runner_for(loaded):
+    """The ``run`` function of the evaluator half for this spec's kind."""
     kind = loaded.spec.WhichOneof("Type")
     if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
         from coreml_reference.neuralnetwork import run
@@ -43,4 +48,4 @@ def predict(model, inputs, precision="fp32", trace=None):
     else:
         raise ModelFileError("{}: model type {!r} is not a neural network or ML Program; "
                              "the reference evaluator runs only those".format(loaded.name, kind))
-    return run(loaded, inputs, precision=precision, trace=trace)
+    return run

@@ -124,9 +124,10 @@ def run(args) -> int:
 
 
 def print_record(record, folder, request):
+    from bench.artifacts import CONVERTER_STAGES
     seconds = record.get("seconds") or {}
     timing = ", ".join("{} {:.2f} s".format(k, v) for k, v in seconds.items()
-                       if k in ("export", "trace", "load", "convert", "compress", "save"))
+                       if k in CONVERTER_STAGES)
     if record["status"] != "ok":
         where = folder if not os.path.exists(os.path.join(folder, "conversion.failed.json")) \
             else os.path.join(folder, "conversion.failed.json") + " (earlier conversion kept)"

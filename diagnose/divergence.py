@@ -26,7 +26,8 @@ def layers_of(spec):
     kind = spec.WhichOneof("Type")
     if kind == "mlProgram":
         function = spec.mlProgram.functions["main"]
-        block = function.block_specializations[function.opset]
+        from coreml_reference.mlprogram.program import function_block
+        block = function_block(function, "model")
         consts = {}
         found = []
         for op in block.operations:

@@ -338,13 +338,17 @@ def main_block(loaded):
         raise ModelFileError("{}: ML Program has no 'main' function (has {})".format(
             loaded.name, sorted(program.functions)))
     fn = program.functions["main"]
+    return fn, function_block(fn, loaded.name)
+
+
+def function_block(fn, where):
+    """The block of a function for its own opset (or its only block)."""
     blocks = fn.block_specializations
     if fn.opset in blocks:
-        return fn, blocks[fn.opset]
+        return blocks[fn.opset]
     if len(blocks) == 1:
-        return fn, next(iter(blocks.values()))
-    raise ModelFileError("{}: main function has no block for its opset {!r}".format(
-        loaded.name, fn.opset))
+        return next(iter(blocks.values()))
+    raise ModelFileError("{}: function has no block for its opset {!r}".format(where, fn.opset))
 
 
 def check_inputs(loaded, fn, inputs):
