@@ -49,8 +49,8 @@ def run(args) -> int:
     print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():
         line = "  {:<16} shape {}".format(name, list(value.shape))
-        if golden is not None and "output:" + name in golden:
-            expected = golden["output:" + name]
+        if golden is not None and name in golden:
+            expected = golden[name]
             line += "  max abs error {:.3g}  SNR {:.1f} dB".format(
                 metrics.max_abs_error(value, expected), metrics.snr_db(value, expected))
         print(line)
@@ -165,15 +165,16 @@ def model_sample_rate(model_path, default=32000):
 
 
 def golden_for(model_path, inputs):
-    """golden.npz beside the model, only when it was made from these very inputs."""
+    """PyTorch's outputs from golden.npz beside the model, only when it was made from these
+    very inputs: {name: array}, or None."""
     import numpy as np
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "golden.npz")
-    if not os.path.exists(path):
+    from bench.artifacts import read_golden
+    folder = os.path.dirname(os.path.abspath(model_path))
+    if not os.path.exists(os.path.join(folder, "golden.npz")):
         return None
-    with np.load(path, allow_pickle=False) as data:
-        golden = {k: data[k] for k in data.files}
+    golden_inputs, outputs = read_golden(folder)
     for name, value in inputs.items():
-        expected = golden.get("input:" + name)
+        expected = golden_inputs.get(name)
         if expected is None or expected.shape != np.shape(value) or not np.array_equal(expected, value):
             return None
-    return golden
+    return outputs

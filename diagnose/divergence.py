@@ -388,16 +388,13 @@ def stopped_at(spec, traced):
 
 def output_errors(outputs, golden, precision="fp32"):
     """Each model output (or blob of that name, when the evaluator stopped) against
-    PyTorch's golden output."""
+    PyTorch's golden output (``golden``: {name: array})."""
     found = {}
-    for key in golden.files:
-        if not key.startswith("output:"):
-            continue
-        name = key[len("output:"):]
+    for name, expected in golden.items():
         if outputs is None or name not in outputs:
             found[name] = {"missing": True}
             continue
-        result = compare(outputs[name], golden[key], layouts=False)   # the user's layout
+        result = compare(outputs[name], expected, layouts=False)   # the user's layout
         if result.get("snr_db") is not None:
             result["agree"] = bool(result["agree"] or precision == "fp16" and
                                    result["snr_db"] >= metrics.FP16_MIN_SNR_DB)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-import numpy as np
 
 from backends.base import write_json_atomic
 from backends.runner import convert_isolated, route_dir
@@ -79,24 +78,22 @@ def module_tree(model, samples, inputs, weights):
 
 
 def evaluate(folder, record, precision):
+    from bench.artifacts import read_golden
     from coreml_reference import load
     model_path = os.path.join(folder, record["artifact"])
     spec = load(model_path).spec
-    with np.load(os.path.join(folder, "golden.npz"), allow_pickle=False) as golden:
-        inputs = dict((k[len("input:"):], golden[k]) for k in golden.files if k.startswith("input:"))
-        outputs = dict((k[len("output:"):], golden[k]) for k in golden.files
-                       if k.startswith("output:"))
-        traced = divergence.evaluate(model_path, inputs, "fp32")
-        if precision == "fp16":
-            fp16 = divergence.evaluate(model_path, inputs, "fp16")
-            found = {"outputs": divergence.output_errors(fp16.outputs or fp16.values, golden, "fp16"),
-                     "evaluator_stopped": divergence.stopped_at(spec, fp16)}
-            found["layer"] = divergence.first_fp16_problem(spec, fp16, traced)
-            found["verdict"] = found["layer"]["problem"] if found["layer"] else (
-                "evaluator stopped" if fp16.error else "fp16 within tolerance")
-            return found
-        found = {"outputs": divergence.output_errors(traced.outputs or traced.values, golden),
-                 "evaluator_stopped": divergence.stopped_at(spec, traced)}
+    inputs, outputs = read_golden(folder)
+    traced = divergence.evaluate(model_path, inputs, "fp32")
+    if precision == "fp16":
+        fp16 = divergence.evaluate(model_path, inputs, "fp16")
+        found = {"outputs": divergence.output_errors(fp16.outputs or fp16.values, outputs, "fp16"),
+                 "evaluator_stopped": divergence.stopped_at(spec, fp16)}
+        found["layer"] = divergence.first_fp16_problem(spec, fp16, traced)
+        found["verdict"] = found["layer"]["problem"] if found["layer"] else (
+            "evaluator stopped" if fp16.error else "fp16 within tolerance")
+        return found
+    found = {"outputs": divergence.output_errors(traced.outputs or traced.values, outputs),
+             "evaluator_stopped": divergence.stopped_at(spec, traced)}
     reference = divergence.load_reference(record.get("intermediates"), inputs, outputs)
     found["reference"] = reference.source
     found["layer"], found["counts"] = divergence.first_divergence(spec, traced, reference)
