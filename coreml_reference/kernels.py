@@ -453,3 +453,75 @@ def band_part(x, lower=-1, upper=-1):
     if upper >= 0:
         keep &= diff <= upper
     return np.where(keep, x, 0).astype(x.dtype)
+
+
+# --- sequence and batch layout ----------------------------------------------------------------
+
+def cumsum(x, axis, exclusive=False, reverse=False):
+    """Running sum along ``axis``; ``exclusive`` leaves each element out of its own sum."""
+    x = np.asarray(x)
+    if reverse:
+        x = np.flip(x, axis)
+    out = np.cumsum(x, axis=axis, dtype=x.dtype)
+    if exclusive:
+        out = out - x
+    return np.flip(out, axis) if reverse else out
+
+
+def one_hot(indices, depth, axis, on_value, off_value, dtype):
+    """A new axis of size ``depth`` at ``axis``: ``on_value`` where it equals the index."""
+    indices = np.asarray(indices).astype(np.int64)
+    hot = np.expand_dims(indices, -1) == np.arange(depth)
+    out = np.where(hot, on_value, off_value).astype(dtype)
+    return np.moveaxis(out, -1, axis)
+
+
+def reverse_sequence(x, lengths, seq_axis, batch_axis):
+    """For each batch entry b, the first ``lengths[b]`` steps along ``seq_axis`` reversed."""
+    x = np.asarray(x)
+    out = x.copy()
+    lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
+    for b, n in enumerate(lengths):
+        if not 0 <= n <= x.shape[seq_axis]:
+            raise ValueError("sequence length {} for batch {} exceeds the sequence axis of size {}"
+                             .format(int(n), b, x.shape[seq_axis]))
+        src = [slice(None)] * x.ndim
+        src[batch_axis] = b
+        src[seq_axis] = slice(0, n)
+        # Index the batch first so the sequence axis keeps its place in the slice.
+        out[tuple(src)] = np.flip(x[tuple(src)], seq_axis - (1 if batch_axis < seq_axis else 0))
+    return out
+
+
+def space_to_batch(x, block, paddings):
+    """[N, C, *S] -> [N * prod(block), C, *(S + pads) / block], block offsets outermost
+    (the TensorFlow order Core ML follows)."""
+    x = np.asarray(x)
+    m = len(block)
+    widths = [(0, 0), (0, 0)] + [(int(a), int(b)) for a, b in paddings]
+    x = np.pad(x, widths)
+    n, c, spatial = x.shape[0], x.shape[1], x.shape[2:]
+    split = [n, c]
+    for s, b in zip(spatial, block):
+        split += [s // b, b]
+    y = x.reshape(split)
+    offsets = [3 + 2 * i for i in range(m)]
+    cells = [2 + 2 * i for i in range(m)]
+    y = y.transpose(offsets + [0, 1] + cells)
+    return y.reshape([n * int(np.prod(block)), c] + [s // b for s, b in zip(spatial, block)])
+
+
+def batch_to_space(x, block, crops):
+    """The inverse of ``space_to_batch``, then ``crops`` removed from each spatial axis."""
+    x = np.asarray(x)
+    m = len(block)
+    nb, c, spatial = x.shape[0], x.shape[1], x.shape[2:]
+    n = nb // int(np.prod(block))
+    y = x.reshape(list(block) + [n, c] + list(spatial))
+    order = [m, m + 1]
+    for i in range(m):
+        order += [m + 2 + i, i]
+    y = y.transpose(order).reshape([n, c] + [s * b for s, b in zip(spatial, block)])
+    index = [slice(None), slice(None)] + [slice(int(a), y.shape[2 + i] - int(b))
+                                          for i, (a, b) in enumerate(crops)]
+    return y[tuple(index)]

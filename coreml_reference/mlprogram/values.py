@@ -44,6 +44,8 @@ def tensor_shape(value_type):
         return None
     shape = []
     for dim in t.dimensions:
+        if dim.WhichOneof("dimension") == "unknown" and dim.unknown.variadic:
+            return None                           # any number of dimensions
         shape.append(dim.constant.size if dim.WhichOneof("dimension") == "constant" else None)
     return tuple(shape)
 

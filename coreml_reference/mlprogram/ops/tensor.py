@@ -215,6 +215,11 @@ def fill(ctx, shape, value=0.0):
     return np.full(ints(shape), scalar(value))
 
 
+@register("fill_like")
+def fill_like(ctx, ref_tensor, value=0.0):
+    return np.full(np.shape(ref_tensor), scalar(value))
+
+
 @register("shape")
 def shape(ctx, x):
     return np.array(np.shape(x), dtype=np.int32)
@@ -240,23 +245,41 @@ def band_part(ctx, x, lower=-1, upper=-1):
 @register("cumsum")
 def cumsum(ctx, x, axis=0, exclusive=False, reverse=False):
     x = np.asarray(x)
-    axis = axes_of(axis, x.ndim)[0]
-    if bool(scalar(reverse)):
-        x = np.flip(x, axis)
-    out = np.cumsum(x, axis=axis)
-    if bool(scalar(exclusive)):
-        out = out - x
-    return np.flip(out, axis) if bool(scalar(reverse)) else out
+    return kernels.cumsum(x, axes_of(axis, x.ndim)[0], bool(scalar(exclusive)),
+                          bool(scalar(reverse)))
 
 
 @register("one_hot")
 def one_hot(ctx, indices, one_hot_vector_size, axis=-1, on_value=1, off_value=0):
-    indices = np.asarray(indices).astype(np.int64)
-    depth = int(scalar(one_hot_vector_size))
-    hot = np.expand_dims(indices, -1) == np.arange(depth)
-    out = np.where(hot, scalar(on_value), scalar(off_value))
-    axis = axes_of(axis, indices.ndim + 1)[0]
-    return np.moveaxis(out, -1, axis)
+    indices = np.asarray(indices)
+    on, off = scalar(on_value), scalar(off_value)
+    return kernels.one_hot(indices, int(scalar(one_hot_vector_size)),
+                           axes_of(axis, indices.ndim + 1)[0], on, off, np.result_type(on, off))
+
+
+@register("non_zero")
+def non_zero(ctx, x):
+    return np.argwhere(np.asarray(x)).astype(np.int32)
+
+
+@register("reverse_sequence")
+def reverse_sequence(ctx, x, lengths, seq_axis=0, batch_axis=0):
+    x = np.asarray(x)
+    try:
+        return kernels.reverse_sequence(x, lengths, axes_of(seq_axis, x.ndim)[0],
+                                        axes_of(batch_axis, x.ndim)[0])
+    except ValueError as e:
+        raise ctx.shape_error(str(e)) from None
+
+
+@register("space_to_batch")
+def space_to_batch(ctx, x, block_shape, paddings):
+    return kernels.space_to_batch(x, ints(block_shape), np.asarray(paddings).reshape(-1, 2))
+
+
+@register("batch_to_space")
+def batch_to_space(ctx, x, block_shape, crops):
+    return kernels.batch_to_space(x, ints(block_shape), np.asarray(crops).reshape(-1, 2))
 
 
 @register("argsort")

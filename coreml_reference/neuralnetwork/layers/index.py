@@ -1,5 +1,5 @@
 """Indexing: gather, gatherAlongAxis, gatherND, scatter, scatterAlongAxis, scatterND, slice
-(old), sliceStatic, sliceDynamic, sliceBySize, argMax, argMin, topK, slidingWindows, and the
+(old), sliceStatic, sliceDynamic, sliceBySize, argMax, argMin, topK, oneHot, slidingWindows, and the
 triangular / band parts. Indices arrive as float blobs."""
 from __future__ import annotations
 
@@ -132,6 +132,15 @@ def top_k(p, inputs, ctx):
     keys = x if p.useBottomK else -x
     order = np.take(np.argsort(keys, axis=axis, kind="stable"), np.arange(k), axis=axis)
     return [np.take_along_axis(x, order, axis=axis), order.astype(np.float32)]
+
+
+@register("oneHot")
+def one_hot(p, inputs, ctx):
+    indices = inputs[0]
+    # A second input, when given, holds the vector size.
+    depth = int(np.asarray(inputs[1]).reshape(-1)[0]) if len(inputs) > 1 else int(p.oneHotVectorSize)
+    axis = normalize_axis(p.axis, indices.ndim + 1, ctx)
+    return kernels.one_hot(indices, depth, axis, p.onValue, p.offValue, np.float32)
 
 
 @register("slidingWindows")

@@ -1,5 +1,5 @@
 """reduce (old: axis C/H/W/HW/CHW, keeps dims) and the iOS 13 reduce* layers
-(axes / keepDims / reduceAll)."""
+(axes / keepDims / reduceAll), and cumSum."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,3 +64,11 @@ def reduce(p, inputs, ctx):
     if mode not in names:
         raise ctx.unsupported("reduce mode {}".format(mode))
     return REDUCERS[names[mode]](x, axes, True)
+
+
+@register("cumSum")
+def cum_sum(p, inputs, ctx):
+    x = inputs[0]
+    # A second input, when given, holds the axis.
+    axis = int(np.asarray(inputs[1]).reshape(-1)[0]) if len(inputs) > 1 else int(p.axis)
+    return kernels.cumsum(x, normalize_axis(axis, x.ndim, ctx), p.excludeFinalSum, p.reverse)

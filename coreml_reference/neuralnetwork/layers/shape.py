@@ -1,11 +1,12 @@
 """Layout layers: transpose, permute (rank 5), expandDims, squeeze, reshape (old, rank 5),
 reshapeStatic / Like / Dynamic, rankPreservingReshape, flatten (old), flattenTo2D,
-concat (old) / concatND, split (old) / splitND, tile, stack, reverse, sequenceRepeat,
-reorganizeData, broadcastTo*, copy."""
+concat (old) / concatND, split (old) / splitND, tile, stack, reverse, reverseSeq,
+sequenceRepeat, reorganizeData, broadcastTo*, copy."""
 from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import kernels
 from coreml_reference.neuralnetwork.layers.registry import (broadcast_shape, normalize_axis,
                                                             register, require_rank, shape_list)
 
@@ -223,6 +224,16 @@ def reverse(p, inputs, ctx):
         raise ctx.shape_error("reverseDim has {} entries for rank {}".format(len(flags), x.ndim))
     axes = tuple(i for i, f in enumerate(flags) if f)
     return np.flip(x, axis=axes) if axes else x
+
+
+@register("reverseSeq")
+def reverse_seq(p, inputs, ctx):
+    x, lengths = inputs
+    try:
+        return kernels.reverse_sequence(x, lengths, normalize_axis(p.sequenceAxis, x.ndim, ctx),
+                                        normalize_axis(p.batchAxis, x.ndim, ctx))
+    except ValueError as e:
+        raise ctx.shape_error(str(e)) from None
 
 
 @register("sequenceRepeat")

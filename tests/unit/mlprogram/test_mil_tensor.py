@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mil_helpers import (case_list, check_case, F, RNG, mb, randn, t)
+from mil_helpers import (case_list, check_case, F, RNG, mb, randn, t, torch)
 
 CASES, case = case_list()
 
@@ -92,6 +92,27 @@ case("argsort", {"x": randn(3, 7)}, lambda x: mb.argsort(x=x, axis=1, ascending=
      lambda x: np.argsort(x, axis=1, kind="stable").astype(np.int32))
 case("topk", {"x": randn(3, 7)}, lambda x: mb.topk(x=x, k=3, axis=-1)[0],
      lambda x: -np.sort(-x, axis=-1)[:, :3])
+case("non_zero", {"x": np.array([[0, 1.5, 0], [2, 0, -1]], np.float32)}, lambda x: mb.non_zero(x=x),
+     lambda x: torch.nonzero(t(x)).numpy().astype(np.int32))
+case("fill_like", {"x": randn(2, 3)}, lambda x: mb.fill_like(ref_tensor=x, value=4.0),
+     lambda x: torch.full_like(t(x), 4.0).numpy(), opset="iOS16")
+SEQ = randn(3, 5, 2)                         # [batch, time, feature]
+case("reverse_sequence", {"x": SEQ},
+     lambda x: mb.reverse_sequence(x=x, lengths=np.array([5, 2, 0], np.int32), seq_axis=1,
+                                   batch_axis=0),
+     lambda x: np.stack([torch.cat([t(x[b, :n]).flip(0), t(x[b, n:])]).numpy()
+                         for b, n in enumerate([5, 2, 0])]))
+# torch's pixel_unshuffle groups each [2, 2] block into channels; space_to_batch puts the
+# block offset into the batch instead: the same cells, moved from channels to batch.
+case("space_to_batch", {"x": randn(1, 3, 4, 6)},
+     lambda x: mb.space_to_batch(x=x, block_shape=np.array([2, 2], np.int32),
+                                 paddings=np.zeros((2, 2), np.int32)),
+     lambda x: F.pixel_unshuffle(t(x), 2).numpy().reshape(3, 4, 2, 3).transpose(1, 0, 2, 3))
+case("batch_to_space", {"x": randn(4, 3, 2, 3)},
+     lambda x: mb.batch_to_space(x=x, block_shape=np.array([2, 2], np.int32),
+                                 crops=np.array([[0, 1], [1, 0]], np.int32)),
+     lambda x: F.pixel_shuffle(t(x.transpose(1, 0, 2, 3).reshape(1, 12, 2, 3)), 2).numpy()
+     [:, :, 0:3, 1:6])
 case("space_to_depth", {"x": randn(1, 2, 4, 6)}, lambda x: mb.space_to_depth(x=x, block_size=2),
      lambda x: x.reshape(1, 2, 2, 2, 3, 2).transpose(0, 3, 5, 1, 2, 4).reshape(1, 8, 2, 3))
 case("depth_to_space", {"x": randn(1, 8, 2, 3)}, lambda x: mb.depth_to_space(x=x, block_size=2),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (ShapeError, check, coreml_reference, network, randn, t, torch)
+from nn_helpers import (F, ShapeError, check, coreml_reference, n, network, randn, t, torch)
 
 
 def test_transpose_permute_reshape_flatten():
@@ -180,3 +180,25 @@ def test_split_nd_uneven_gives_the_first_parts_one_more():
     np.testing.assert_array_equal(out["a"], x[:, :4])
     np.testing.assert_array_equal(out["b"], x[:, 4:8])
     np.testing.assert_array_equal(out["c"], x[:, 8:])
+
+
+def test_cum_sum_one_hot_reverse_seq_match_torch():
+    x = randn(2, 5, 3)
+    spec = network({"x": x.shape}, lambda nb: nb.add_cumsum("c", ["x"], "out", axis=1,
+                                                            reverse=True, exclusive=True))
+    want = n(torch.flip(torch.cumsum(torch.flip(t(x), [1]), 1), [1]) - t(x))
+    check(spec, {"x": x}, want, fp16=False)
+
+    idx = np.array([[2, 0], [1, 3]], np.float32)
+    spec = network({"i": idx.shape}, lambda nb: nb.add_one_hot(
+        "h", ["i"], "out", one_hot_vector_size=4, axis=1, on_value=3.0, off_value=-1.0))
+    hot = F.one_hot(t(idx).long(), 4).permute(0, 2, 1)     # the new axis at position 1
+    check(spec, {"i": idx}, n(hot.float() * 4.0 - 1.0), fp16=False)
+
+    seq = randn(4, 3, 2)                                  # [time, batch, feature]
+    lengths = np.array([4, 1, 2], np.float32)
+    spec = network({"x": seq.shape, "len": lengths.shape}, lambda nb: nb.add_reverse_sequence(
+        "r", ["x", "len"], "out", batch_axis=1, seq_axis=0))
+    want = torch.stack([torch.cat([t(seq[:k, b]).flip(0), t(seq[k:, b])])
+                        for b, k in enumerate([4, 1, 2])], 1)
+    check(spec, {"x": seq, "len": lengths}, n(want), fp16=False)
