@@ -25,7 +25,7 @@ def inner_product(p, inputs, ctx):
         raise ctx.shape_error("input shape {} gives {} features, inputChannels is {}".format(
             shape_list(shape), features, c_in))
     if p.int8DynamicQuantize:
-        raise ctx.unsupported("int8DynamicQuantize")
+        rows = dynamic_int8(rows)
     weights = ctx.weights(p.weights, (c_out, c_in))
     out = rows @ weights.T
     if p.hasBias:
@@ -58,12 +58,24 @@ def _matmul_weights(p, x, ctx):
         raise ctx.shape_error("input's last dimension is {}, the weight matrix is {}x{}".format(
             x.shape[-1], x1, x2))
     if p.int8DynamicQuantize:
-        raise ctx.unsupported("int8DynamicQuantize")
+        x = dynamic_int8(x)
     weights = ctx.weights(p.weights, (x2, x1)).T     # column-major [X1, X2] == row-major [X2, X1]
     out = x.reshape(-1, x1) @ weights
     if p.hasBias:
         out = out + ctx.weights(p.bias, (x2,), "bias")
     return out.reshape(x.shape[:-1] + (x2,))
+
+
+def dynamic_int8(x):
+    """``int8DynamicQuantize``: the input is quantized at run time to int8 codes, so that the
+    product runs on the layer's int8 weights. Assumed here: one symmetric scale for the whole
+    tensor, max |x| / 127 (the proto names the scheme, not the granularity). Returned
+    dequantized: the product of the codes times both scales equals this float product."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x
+    scale = peak / 127.0
+    return (np.clip(np.round(x / scale), -127, 127) * scale).astype(x.dtype)
 
 
 @register("embedding")
