@@ -100,3 +100,16 @@ def test_paths(name: str):
 
 def file_of(path: str) -> str:
     return path.split("::", 1)[0]
+
+
+def shards(paths, n: int):
+    """``paths`` split into at most ``n`` groups of about equal work, each in suite order.
+    A file's size stands for its number of tests; a file::Class entry counts as its file."""
+    n = max(1, min(n, len(paths)))
+    loads, groups = [0] * n, [[] for _ in range(n)]
+    for path in sorted(paths, key=lambda p: -os.path.getsize(file_of(p))):
+        i = loads.index(min(loads))
+        loads[i] += os.path.getsize(file_of(path))
+        groups[i].append(path)
+    order = {p: k for k, p in enumerate(paths)}
+    return [sorted(g, key=order.get) for g in groups if g]

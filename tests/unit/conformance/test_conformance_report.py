@@ -3,6 +3,7 @@ how a test's record is classified and counted, and what the command refuses."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -157,16 +158,36 @@ def test_a_partial_run_says_so(tmp_path):
         in report.markdown(data)
 
 
-def test_follow_prints_plain_progress_lines_off_a_terminal(tmp_path, capsys):
+def test_follow_sums_the_shards_and_prints_plain_lines_off_a_terminal(tmp_path, capsys):
     from conformance.__main__ import follow
-    path = tmp_path / "records.jsonl"
-    lines = [json.dumps({"collected": 3})] + [json.dumps(record()) for _ in range(2)] + \
-        [json.dumps(record(outcome="failed", error=["AssertionError", "x"]))]
-    path.write_text("\n".join(lines) + "\n")
+    first, second = tmp_path / "records-0.jsonl", tmp_path / "records-1.jsonl"
+    first.write_text("\n".join([json.dumps({"collected": 2})] +
+                               [json.dumps(record()) for _ in range(2)]) + "\n")
+    second.write_text("\n".join([json.dumps({"collected": 1}), json.dumps(
+        record(outcome="failed", error=["AssertionError", "x"]))]) + "\n")
 
-    class Done:
+    class Ended:
+        def __init__(self, code):
+            self.code = code
+
         def poll(self):
-            return 0
-    assert follow(Done(), str(path), every=2) == 0
+            return self.code
+    assert follow([(Ended(0), str(first)), (Ended(1), str(second))], every=2) == [0, 1]
     err = capsys.readouterr().err.splitlines()
     assert err == ["conformance: 2/3 tests  pass=2", "conformance: 3/3 tests  numerical=1 pass=2"]
+
+
+def test_shards_split_whole_files_evenly_and_keep_suite_order(tmp_path):
+    from conformance import suite
+    sizes = {"a.py": 50, "b.py": 40, "c.py": 30, "d.py": 20}
+    for name, size in sizes.items():
+        (tmp_path / name).write_text("#" * size)
+    paths = [str(tmp_path / n) for n in sizes] + [str(tmp_path / "d.py") + "::TestX"]
+    groups = suite.shards(paths, 2)
+    assert sorted(p for g in groups for p in g) == sorted(paths)
+    loads = [sum(sizes[os.path.basename(suite.file_of(p))] for p in g) for g in groups]
+    assert loads == [70, 90] or loads == [90, 70]
+    for g in groups:
+        assert g == [p for p in paths if p in g]
+    assert suite.shards(paths, 1) == [paths]
+    assert len(suite.shards(paths[:1], 4)) == 1
