@@ -69,11 +69,12 @@ def test_incompatible_broadcast_is_a_shape_error(add_model):
 
 
 def test_unsupported_op_names_type_op_and_file(tmp_path):
-    path = build(tmp_path, lambda x: mb.non_zero(x=x, name="nz"), {"x": np.ones(4, np.float32)})
-    assert "non_zero" not in supported_ops()
+    path = build(tmp_path, lambda x: mb.random_uniform(shape=mb.shape(x=x), name="nz"),
+                 {"x": np.ones(4, np.float32)})
+    assert "random_uniform" not in supported_ops()
     with pytest.raises(UnsupportedError) as err:
         coreml_reference.predict(path, {"x": np.ones(4, np.float32)})
-    assert err.value.type_name == "non_zero" and err.value.layer_name == "nz"
+    assert err.value.type_name == "random_uniform" and err.value.layer_name == "nz"
     assert path in str(err.value)
 
 
