@@ -26,6 +26,18 @@ def reshape(ctx, x, shape):
             list(x.shape), x.size, ints(shape)))
 
 
+@register("reshape_like", lists=("ref_tensors", "begins", "ends", "end_masks"))
+def reshape_like(ctx, x, ref_tensors, begins, ends, end_masks):
+    """x reshaped to the concatenated pieces ref_tensors[i].shape[begins[i]:ends[i]]."""
+    shape = []
+    for ref, b, e, to_end in zip(ref_tensors, begins, ends, end_masks):
+        dims = np.shape(ref)
+        shape += dims[int(scalar(b)):None if bool(scalar(to_end)) else int(scalar(e))]
+    if int(np.prod(shape)) != np.size(x):
+        raise ctx.shape_error("cannot reshape {} into {}".format(list(np.shape(x)), shape))
+    return np.reshape(x, shape)
+
+
 @register("flatten2d")
 def flatten2d(ctx, x, axis=1):
     x = np.asarray(x)
@@ -113,7 +125,23 @@ def split(ctx, x, axis, num_splits=None, split_sizes=None):
 def slice_by_index(ctx, x, begin, end, stride=None, begin_mask=None, end_mask=None,
                    squeeze_mask=None):
     x = np.asarray(x)
-    n = x.ndim
+    return x[_slice_index(x.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)]
+
+
+@register("slice_update")
+def slice_update(ctx, x, update, begin, end, stride=None, begin_mask=None, end_mask=None,
+                 squeeze_mask=None):
+    """x with the slice slice_by_index would read replaced by ``update``."""
+    out = np.array(x, copy=True)
+    index = _slice_index(out.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)
+    if out[index].shape != np.shape(update):
+        raise ctx.shape_error("update has shape {}, the slice {}".format(
+            list(np.shape(update)), list(out[index].shape)))
+    out[index] = update
+    return out
+
+
+def _slice_index(n, begin, end, stride, begin_mask, end_mask, squeeze_mask):
     begin, end = ints(begin), ints(end)
     stride = ints(stride) or [1] * n
     begin_mask = _mask(begin_mask, n)
@@ -127,7 +155,7 @@ def slice_by_index(ctx, x, begin, end, stride=None, begin_mask=None, end_mask=No
         b = None if begin_mask[i] else begin[i]
         e = None if end_mask[i] else end[i]
         index.append(slice(b, e, stride[i]))
-    return x[tuple(index)]
+    return tuple(index)
 
 
 def _mask(mask, n):
@@ -330,6 +358,15 @@ def pixel_shuffle(ctx, x, upscale_factor):
     b = int(scalar(upscale_factor))
     y = np.asarray(x).reshape(n, c // (b * b), b, b, h, w)
     return y.transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (b * b), h * b, w * b)
+
+
+@register("pixel_unshuffle")
+def pixel_unshuffle(ctx, x, downscale_factor):
+    # The inverse of pixel_shuffle: channel = c * b * b + bh * b + bw.
+    n, c, h, w = np.shape(x)
+    b = int(scalar(downscale_factor))
+    y = np.asarray(x).reshape(n, c, h // b, b, w // b, b)
+    return y.transpose(0, 1, 3, 5, 2, 4).reshape(n, c * b * b, h // b, w // b)
 
 
 @register("sliding_windows")

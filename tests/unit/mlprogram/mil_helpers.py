@@ -60,7 +60,8 @@ def convert(prog, path, target=None):
 
 def build(tmp_path, body, inputs, opset=None, name="m"):
     """Convert ``body`` (a function of the named inputs) to tmp_path/name.mlpackage."""
-    target = {None: None, "iOS16": ct.target.iOS16, "iOS17": ct.target.iOS17}[opset]
+    target = {None: None, "iOS16": ct.target.iOS16, "iOS17": ct.target.iOS17,
+              "iOS18": ct.target.iOS18}[opset]
     prog = mb.program(input_specs=_input_specs(inputs), opset_version=target)(
         _named(body, list(inputs)))
     return convert(prog, tmp_path / (name + ".mlpackage"), target)

@@ -113,6 +113,24 @@ case("batch_to_space", {"x": randn(4, 3, 2, 3)},
                                  crops=np.array([[0, 1], [1, 0]], np.int32)),
      lambda x: F.pixel_shuffle(t(x.transpose(1, 0, 2, 3).reshape(1, 12, 2, 3)), 2).numpy()
      [:, :, 0:3, 1:6])
+case("pixel_unshuffle", {"x": randn(1, 2, 4, 6)},
+     lambda x: mb.pixel_unshuffle(x=x, downscale_factor=np.uint32(2)),
+     lambda x: F.pixel_unshuffle(t(x), 2).numpy(), opset="iOS16")
+case("reshape_like", {"x": randn(2, 3, 4), "r": randn(6, 5, 2)},
+     lambda x, r: mb.reshape_like(x=x, ref_tensors=(r, x), begins=(0, 2), ends=(1, 3),
+                                  end_masks=(False, True)),
+     lambda x, r: t(x).reshape(6, 4).numpy(), opset="iOS16")
+
+
+def _slice_update(x, u):
+    out = t(x).clone()
+    out[1:, ::2] = t(u)
+    return out.numpy()
+
+
+case("slice_update", {"x": randn(3, 5), "u": randn(2, 3)},
+     lambda x, u: mb.slice_update(x=x, update=u, begin=[1, 0], end=[3, 5], stride=[1, 2]),
+     _slice_update, opset="iOS18")
 case("space_to_depth", {"x": randn(1, 2, 4, 6)}, lambda x: mb.space_to_depth(x=x, block_size=2),
      lambda x: x.reshape(1, 2, 2, 2, 3, 2).transpose(0, 3, 5, 1, 2, 4).reshape(1, 8, 2, 3))
 case("depth_to_space", {"x": randn(1, 8, 2, 3)}, lambda x: mb.depth_to_space(x=x, block_size=2),
