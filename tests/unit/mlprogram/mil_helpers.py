@@ -58,10 +58,14 @@ def convert(prog, path, target=None):
     return str(path)
 
 
+def _target(opset):
+    """A case's opset name ("iOS17") as coremltools' target; None: the builder's default."""
+    return None if opset is None else getattr(ct.target, opset)
+
+
 def build(tmp_path, body, inputs, opset=None, name="m"):
     """Convert ``body`` (a function of the named inputs) to tmp_path/name.mlpackage."""
-    target = {None: None, "iOS16": ct.target.iOS16, "iOS17": ct.target.iOS17,
-              "iOS18": ct.target.iOS18}[opset]
+    target = _target(opset)
     prog = mb.program(input_specs=_input_specs(inputs), opset_version=target)(
         _named(body, list(inputs)))
     return convert(prog, tmp_path / (name + ".mlpackage"), target)
@@ -143,7 +147,6 @@ def check_case(tmp_path, inputs, body, expected, opset, fp16):
 def case_op_types(param):
     """MIL op types a case's program uses (built, not converted)."""
     inputs, body = param.values[0], param.values[1]
-    target = {None: None, "iOS16": ct.target.iOS16, "iOS17": ct.target.iOS17}[param.values[3]]
-    prog = mb.program(input_specs=_input_specs(inputs), opset_version=target)(
+    prog = mb.program(input_specs=_input_specs(inputs), opset_version=_target(param.values[3]))(
         _named(body, list(inputs)))
     return {op.op_type for op in prog.functions["main"].operations}
