@@ -75,10 +75,20 @@ def reference_predict(self, data, state=None, **_ignored):
     except BaseException as e:
         if rec is not None:
             rec["raised"] = [type(e).__name__, _first_line(e)]
+        if isinstance(e, coreml_reference.RuntimeCheckError):
+            # The model's own run-time check failed: Core ML fails the prediction, and
+            # MLModel.predict reports that as a RuntimeError with Core ML's description.
+            kind = self.get_spec().WhichOneof("Type")
+            raise RuntimeError("{}: {}".format(_PREDICTION_FAILED.get(kind, _NN_FAILED), e)) from e
         raise
     if rec is not None:
         rec["returned"] += 1
     return result
+
+
+# How Core ML describes a prediction that failed, per model kind.
+_NN_FAILED = "Error computing NN outputs"
+_PREDICTION_FAILED = {"mlProgram": "Unable to compute the prediction using ML Program"}
 
 
 def _needs_coreml(what):

@@ -41,3 +41,8 @@ class LayerError(EvaluatorError):
         self.type_name = type_name
         self.layer_name = layer_name
         self.cause = cause
+
+
+class RuntimeCheckError(EvaluatorError):
+    """A check the model itself asks for failed on these inputs (scatter's
+    ``validate_indices``): Core ML's prediction fails there too."""

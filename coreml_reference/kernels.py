@@ -399,45 +399,77 @@ def _scatter_into(out, index, updates, mode):
         ufunc.at(out, index, updates)
 
 
-def _wrap(indices, size):
-    indices = np.asarray(indices).astype(np.int64)
-    if indices.size and (indices.min() < -size or indices.max() >= size):
-        raise ValueError("scatter index out of range for a dimension of size {}".format(size))
-    return np.where(indices < 0, indices + size, indices)
+class IndexOutOfRange(ValueError):
+    """A scatter index outside its dimension."""
 
 
-def scatter(data, indices, updates, axis=0, mode="update"):
+def _positions(indices, size, negative_wraps):
+    """Indices -> positions, and a mask of those inside [0, size). A negative index counts
+    from the end when ``negative_wraps`` (NeuralNetwork, iOS15 scatter); iOS17 scatter calls
+    it out of range."""
+    idx = np.asarray(indices).astype(np.int64)
+    if negative_wraps:
+        idx = np.where((idx < 0) & (idx >= -size), idx + size, idx)
+    return idx, (idx >= 0) & (idx < size)
+
+
+def _kept(inside, skip_invalid, size):
+    """The mask of indices to apply: all of them, or refuse one out of range, or (iOS17
+    without validate_indices, "undefined but memory safe") drop the updates that miss."""
+    if inside.all():
+        return None
+    if not skip_invalid:
+        raise IndexOutOfRange("scatter index out of range for a dimension of size {}".format(size))
+    return inside
+
+
+def scatter(data, indices, updates, axis=0, mode="update", negative_wraps=True,
+            skip_invalid=False):
     """out = data, then out[..., indices[i], ...] (at ``axis``) combined with updates[..., i, ...];
     updates have shape data.shape[:axis] + indices.shape + data.shape[axis + 1:]."""
     out = np.array(data, copy=True)
     axis = axis % out.ndim
-    idx = _wrap(indices, out.shape[axis]).reshape(-1)
-    upd = np.asarray(updates, dtype=out.dtype).reshape(out.shape[:axis] + (idx.size,) + out.shape[axis + 1:])
-    _scatter_into(np.moveaxis(out, axis, 0), idx, np.moveaxis(upd, axis, 0), mode)
+    idx, inside = _positions(np.reshape(indices, -1), out.shape[axis], negative_wraps)
+    upd = np.moveaxis(np.asarray(updates, dtype=out.dtype).reshape(
+        out.shape[:axis] + (idx.size,) + out.shape[axis + 1:]), axis, 0)
+    kept = _kept(inside, skip_invalid, out.shape[axis])
+    if kept is not None:
+        idx, upd = idx[kept], upd[kept]
+    _scatter_into(np.moveaxis(out, axis, 0), idx, upd, mode)
     return out
 
 
-def scatter_along_axis(data, indices, updates, axis=0, mode="update"):
+def scatter_along_axis(data, indices, updates, axis=0, mode="update", negative_wraps=True,
+                       skip_invalid=False):
     """out = data, then out[i0, .., indices[i0, .., ik, ..], ..] combined with updates[i0, ..];
     indices and updates share a shape of data's rank."""
     out = np.array(data, copy=True)
     axis = axis % out.ndim
-    idx = _wrap(indices, out.shape[axis])
-    full = list(np.ix_(*[np.arange(s) for s in idx.shape]))
+    idx, inside = _positions(indices, out.shape[axis], negative_wraps)
+    full = [np.broadcast_to(a, idx.shape) for a in np.ix_(*[np.arange(s) for s in idx.shape])]
     full[axis] = idx
-    _scatter_into(out, tuple(full), np.asarray(updates, dtype=out.dtype), mode)
+    upd = np.broadcast_to(np.asarray(updates, dtype=out.dtype), idx.shape)
+    kept = _kept(inside, skip_invalid, out.shape[axis])
+    if kept is not None:
+        full, upd = [a[kept] for a in full], upd[kept]
+    _scatter_into(out, tuple(full), upd, mode)
     return out
 
 
-def scatter_nd(data, indices, updates, mode="update"):
+def scatter_nd(data, indices, updates, mode="update", negative_wraps=True, skip_invalid=False):
     """out = data, then out[indices[i]] combined with updates[i]; indices (..., K) address
     the first K axes, updates have shape indices.shape[:-1] + data.shape[K:]."""
     out = np.array(data, copy=True)
     indices = np.asarray(indices).astype(np.int64)
     k = indices.shape[-1]
     flat = indices.reshape(-1, k)
-    flat = np.stack([_wrap(flat[:, j], out.shape[j]) for j in range(k)], axis=1) if flat.size else flat
     upd = np.asarray(updates, dtype=out.dtype).reshape((flat.shape[0],) + out.shape[k:])
+    columns = [_positions(flat[:, j], out.shape[j], negative_wraps) for j in range(k)]
+    flat = np.stack([c[0] for c in columns], axis=1) if k else flat
+    inside = np.logical_and.reduce([c[1] for c in columns]) if k else np.ones(len(flat), bool)
+    kept = _kept(inside, skip_invalid, out.shape[:k])
+    if kept is not None:
+        flat, upd = flat[kept], upd[kept]
     _scatter_into(out, tuple(flat.T), upd, mode)
     return out
 

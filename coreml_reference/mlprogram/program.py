@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
-                                     ShapeError, UnsupportedError)
+                                     RuntimeCheckError, ShapeError, UnsupportedError)
 from coreml_reference.inputs import as_declared
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
@@ -132,6 +132,10 @@ class Context:
 
     def unsupported(self, what):
         return UnsupportedError("op", self.op_type, self.op_name, self.runner.path, what)
+
+    def runtime_check_failed(self, message):
+        return RuntimeCheckError("{} op {!r}{}: {}".format(self.op_type, self.op_name, self.where,
+                                                          message))
 
 
 class Runner:

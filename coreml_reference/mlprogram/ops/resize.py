@@ -166,3 +166,122 @@ def crop_resize(ctx, x, roi=None, boxes=None, box_indices=None, target_height=1,
     if roi.ndim != 5 or roi.shape[2] not in (4, 5):
         raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
     return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), *common)
+
+
+# --- sampling at given points: resample, affine ----------------------------------------------
+
+COORDINATE_MODES = ("unnormalized", "normalized_minus_one_to_one", "normalized_zero_to_one")
+PADDING_MODES = ("constant", "border", "reflection", "symmetric")
+
+
+def _pixel_positions(coords, size, coordinates_mode, align_corners):
+    """Coordinates along one axis -> positions in pixels, pixel i's centre at i."""
+    c = np.asarray(coords, np.float64)
+    if coordinates_mode == "unnormalized":       # already pixels; align_corners does not apply
+        return c
+    if coordinates_mode == "normalized_minus_one_to_one":
+        c = (c + 1) / 2
+    # align_corners: the extremes are the corner pixels' centres, else their outer edges.
+    return c * (size - 1) if align_corners else c * size - 0.5
+
+
+def _mirror(p, lo, hi):
+    """Positions reflected back and forth into [lo, hi]."""
+    span = hi - lo
+    if span <= 0:
+        return np.full_like(p, lo)
+    u = np.abs(p - lo) % (2 * span)
+    return lo + np.where(u > span, 2 * span - u, u)
+
+
+def _padded_positions(p, size, padding_mode):
+    """Where a position outside the image reads from; "constant" leaves it outside."""
+    if padding_mode == "border":
+        return np.clip(p, 0, size - 1)
+    if padding_mode == "reflection":             # |1 2 3| -> 3 2 |1 2 3| 2 1: edge not repeated
+        return _mirror(p, 0, size - 1)
+    if padding_mode == "symmetric":              # |1 2 3| -> 2 1 |1 2 3| 3 2: edge repeated
+        return np.clip(_mirror(p, -0.5, size - 0.5), 0, size - 1)
+    return p
+
+
+def _sample_points(image, py, px, sampling_mode, pad):
+    """image (C, H, W) read at points (py, px), both (Ho, Wo) -> (C, Ho, Wo); a pixel
+    outside the image reads ``pad``."""
+    h, w = image.shape[-2:]
+
+    def read(iy, ix):
+        inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+        return np.where(inside, image[:, np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)], pad)
+
+    if sampling_mode == "nearest":               # ties to even, as rint
+        return read(np.rint(py).astype(np.int64), np.rint(px).astype(np.int64))
+    y0, x0 = np.floor(py), np.floor(px)
+    fy, fx = py - y0, px - x0
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    return (read(y0, x0) * ((1 - fy) * (1 - fx)) + read(y0, x0 + 1) * ((1 - fy) * fx)
+            + read(y0 + 1, x0) * (fy * (1 - fx)) + read(y0 + 1, x0 + 1) * (fy * fx))
+
+
+def _check_sampling(ctx, x, sampling_mode, padding_mode, coordinates_mode):
+    if np.ndim(x) != 4:
+        raise ctx.shape_error("x must have rank 4 [B, C, H, W], got shape {}".format(
+            list(np.shape(x))))
+    modes = str(scalar(sampling_mode)), str(scalar(padding_mode)), str(scalar(coordinates_mode))
+    for name, value, allowed in zip(("sampling_mode", "padding_mode", "coordinates_mode"), modes,
+                                    (("bilinear", "nearest"), PADDING_MODES, COORDINATE_MODES)):
+        if value not in allowed:
+            raise ctx.unsupported("{} {!r}".format(name, value))
+    return modes
+
+
+def _resample_image(image, cx, cy, modes, pad, align_corners):
+    """One image (C, H, W) sampled at coordinates (cx, cy), each (Ho, Wo)."""
+    sampling_mode, padding_mode, coordinates_mode = modes
+    h, w = image.shape[-2:]
+    px = _padded_positions(_pixel_positions(cx, w, coordinates_mode, align_corners), w, padding_mode)
+    py = _padded_positions(_pixel_positions(cy, h, coordinates_mode, align_corners), h, padding_mode)
+    return _sample_points(image, py, px, sampling_mode, pad)
+
+
+@register("resample")
+def resample(ctx, x, coordinates, sampling_mode, padding_mode, padding_value, coordinates_mode,
+             align_corners):
+    """x [B, C, H, W] read at coordinates [B, Ho, Wo, (x, y)] -> [B, C, Ho, Wo]."""
+    modes = _check_sampling(ctx, x, sampling_mode, padding_mode, coordinates_mode)
+    x, coords = np.asarray(x, np.float32), np.asarray(coordinates)
+    if coords.ndim != 4 or coords.shape[-1] != 2 or coords.shape[0] != x.shape[0]:
+        raise ctx.shape_error("coordinates must have shape [{}, Ho, Wo, 2], got {}".format(
+            x.shape[0], list(coords.shape)))
+    pad, align = float(scalar(padding_value)), bool(scalar(align_corners))
+    return np.stack([_resample_image(image, c[..., 0], c[..., 1], modes, pad, align)
+                     for image, c in zip(x, coords)]).astype(np.float32)
+
+
+def _output_grid(n, align_corners):
+    """Output pixel centres on the normalized [-1, 1] axis."""
+    if align_corners:
+        return np.linspace(-1.0, 1.0, n)
+    return (2 * np.arange(n) + 1) / n - 1
+
+
+@register("affine")
+def affine(ctx, x, transform_matrix, output_height, output_width, sampling_mode, padding_mode,
+           padding_value, coordinates_mode, align_corners):
+    """Output pixel (x, y) on the normalized grid reads the input at
+    (a0 x + a1 y + a2, b0 x + b1 y + b2); matrix rows [a0 a1 a2 b0 b1 b2], one per batch or one."""
+    modes = _check_sampling(ctx, x, sampling_mode, padding_mode, coordinates_mode)
+    x = np.asarray(x, np.float32)
+    matrices = np.asarray(transform_matrix, np.float64)
+    if matrices.ndim != 2 or matrices.shape[1] != 6 or len(matrices) not in (1, len(x)):
+        raise ctx.shape_error("transform_matrix must have shape [1 or {}, 6], got {}".format(
+            len(x), list(matrices.shape)))
+    pad, align = float(scalar(padding_value)), bool(scalar(align_corners))
+    gy = _output_grid(int(scalar(output_height)), align)[:, None]
+    gx = _output_grid(int(scalar(output_width)), align)[None, :]
+    out = []
+    for b, image in enumerate(x):
+        a0, a1, a2, b0, b1, b2 = matrices[b % len(matrices)]
+        out.append(_resample_image(image, a0 * gx + a1 * gy + a2, b0 * gx + b1 * gy + b2,
+                                   modes, pad, align))
+    return np.stack(out).astype(np.float32)

@@ -379,19 +379,34 @@ def sliding_windows(ctx, x, axis, size, stride=1):
     return np.moveaxis(windows, -1, axis + 1)
 
 
+def _scatter(ctx, kernel, validate_indices, *args):
+    """iOS15 scatter (no ``validate_indices``): negative indices count from the end. iOS17:
+    indices must lie in [0, size); validate_indices=True makes a miss fail the prediction,
+    False leaves it undefined: the evaluator drops that update."""
+    if validate_indices is None:
+        return kernel(*args)
+    validate = bool(scalar(validate_indices))
+    try:
+        return kernel(*args, negative_wraps=False, skip_invalid=not validate)
+    except kernels.IndexOutOfRange as e:
+        raise ctx.runtime_check_failed("{} (validate_indices=True)".format(e)) from None
+
+
 @register("scatter_along_axis")
-def scatter_along_axis(ctx, data, indices, updates, axis=0, mode="add",
-                       validate_indices=False):
+def scatter_along_axis(ctx, data, indices, updates, axis=0, mode="add", validate_indices=None):
     axis = axes_of(axis, np.ndim(data))[0]
-    return kernels.scatter_along_axis(data, indices, updates, axis, str(scalar(mode)))
+    return _scatter(ctx, kernels.scatter_along_axis, validate_indices, data, indices, updates,
+                    axis, str(scalar(mode)))
 
 
 @register("scatter")
-def scatter(ctx, data, indices, updates, axis=0, mode="add", validate_indices=False):
+def scatter(ctx, data, indices, updates, axis=0, mode="add", validate_indices=None):
     axis = axes_of(axis, np.ndim(data))[0]
-    return kernels.scatter(data, indices, updates, axis, str(scalar(mode)))
+    return _scatter(ctx, kernels.scatter, validate_indices, data, indices, updates, axis,
+                    str(scalar(mode)))
 
 
 @register("scatter_nd")
-def scatter_nd(ctx, data, indices, updates, mode="add", validate_indices=False):
-    return kernels.scatter_nd(data, indices, updates, str(scalar(mode)))
+def scatter_nd(ctx, data, indices, updates, mode="add", validate_indices=None):
+    return _scatter(ctx, kernels.scatter_nd, validate_indices, data, indices, updates,
+                    str(scalar(mode)))

@@ -121,6 +121,32 @@ def test_reference_predict_answers_mlmodel_predict_and_records():
         plugin._record = None
 
 
+def test_a_failed_runtime_check_is_mlmodel_predicts_runtime_error():
+    """scatter with validate_indices and an index out of range: Core ML fails the prediction
+    and MLModel.predict raises RuntimeError; the evaluator's error stays the cause."""
+    ct = pytest.importorskip("coremltools")
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import types
+
+    from conformance import plugin
+
+    @mb.program(input_specs=[mb.TensorSpec((3, 2)), mb.TensorSpec((2,), dtype=types.int32)],
+                opset_version=ct.target.iOS17)
+    def prog(x, i):
+        return mb.scatter(data=x, indices=i, updates=np.ones((2, 2), np.float32),
+                          validate_indices=True)
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                       compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    x = np.zeros((3, 2), np.float32)
+    with pytest.raises(RuntimeError, match="Unable to compute the prediction using ML Program") \
+            as caught:
+        plugin.reference_predict(model, {"x": x, "i": np.array([3, 0], np.int32)})
+    assert isinstance(caught.value.__cause__, plugin.coreml_reference.RuntimeCheckError)
+    ok = plugin.reference_predict(model, {"x": x, "i": np.array([2, 0], np.int32)})
+    np.testing.assert_array_equal(next(iter(ok.values())), [[1, 1], [0, 0], [1, 1]])
+
+
 def test_unknown_suite_is_refused():
     with pytest.raises(SystemExit) as info:
         main(["--suite", "everything"])

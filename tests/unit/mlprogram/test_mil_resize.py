@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mil_helpers import (case_list, check_case, F, mb, randn, t)
+from mil_helpers import (case_list, check_case, F, f16exact, mb, randn, RNG, t)
 
 CASES, case = case_list()
 
@@ -111,6 +111,75 @@ case("crop_resize_ios17_pad", {"x": randn(1, 2, 6, 5)},
                               target_height=3, target_width=2, sampling_mode="ALIGN_CORNERS",
                               pad_value=np.float32(-7.0)),
      _crop17, opset="iOS17", fp16=False)
+
+
+# resample / affine: torch's grid_sample is the reference. Its "zeros" padding with the image
+# shifted by v is constant padding with v; its "reflection" mirrors at the corner pixels'
+# centres when align_corners, else at their outer edges: Core ML's "reflection" and "symmetric".
+XS = randn(2, 3, 4, 5)
+GRID = f16exact(RNG.uniform(-1.4, 1.4, (2, 3, 6, 2)))      # (x, y) in [-1, 1], some outside
+
+
+def _grid_sample(x, grid, mode="bilinear", padding="zeros", align=True, pad_value=0.0):
+    out = F.grid_sample(t(x - pad_value), t(grid), mode=mode, padding_mode=padding,
+                        align_corners=align)
+    return out.numpy() + pad_value
+
+
+def _resample(coords, sampling="bilinear", padding="constant", pad_value=0.0,
+              coordinates_mode="normalized_minus_one_to_one", align=True):
+    return lambda x: mb.resample(x=x, coordinates=coords, sampling_mode=sampling,
+                                 padding_mode=padding, padding_value=np.float32(pad_value),
+                                 coordinates_mode=coordinates_mode, align_corners=align)
+
+
+for align in (True, False):
+    case("resample_bilinear_constant_align_{}".format(align), {"x": XS},
+         _resample(GRID, pad_value=-2.5, align=align),
+         lambda x, a=align: _grid_sample(x, GRID, align=a, pad_value=-2.5))
+    case("resample_bilinear_border_align_{}".format(align), {"x": XS},
+         _resample(GRID, padding="border", align=align),
+         lambda x, a=align: _grid_sample(x, GRID, padding="border", align=a))
+    case("resample_nearest_constant_align_{}".format(align), {"x": XS},
+         _resample(GRID, sampling="nearest", align=align),
+         lambda x, a=align: _grid_sample(x, GRID, mode="nearest", align=a), fp16=False)
+FAR = f16exact(RNG.uniform(-4.0, 4.0, (2, 3, 6, 2)))        # several reflections away
+case("resample_reflection", {"x": XS}, _resample(FAR, padding="reflection", align=True),
+     lambda x: _grid_sample(x, FAR, padding="reflection", align=True))
+case("resample_symmetric", {"x": XS}, _resample(FAR, padding="symmetric", align=False),
+     lambda x: _grid_sample(x, FAR, padding="reflection", align=False))
+# the other coordinate frames, mapped to [-1, 1] by hand: [0, 1] -> 2c - 1; pixels (align):
+# 2p / (size - 1) - 1
+case("resample_zero_to_one", {"x": XS},
+     _resample((GRID + 1) / 2, coordinates_mode="normalized_zero_to_one", align=False),
+     lambda x: _grid_sample(x, GRID, align=False))
+PIXELS = (GRID + 1) / 2 * np.array([4, 3], np.float32)      # (x, y) in pixels of a 5 x 4 image
+case("resample_unnormalized", {"x": XS},
+     _resample(PIXELS, padding="border", coordinates_mode="unnormalized", align=False),
+     lambda x: _grid_sample(x, GRID, padding="border", align=True))
+case("resample_int_coordinates", {"x": XS},
+     _resample(np.array([[[[0, 0], [4, 3], [2, 1], [7, -1]]]] * 2, np.int32),
+               coordinates_mode="unnormalized"),
+     lambda x: np.stack([x[:, :, 0, 0], x[:, :, 3, 4], x[:, :, 1, 2], np.zeros((2, 3))],
+                        -1)[:, :, None, :])
+
+THETA = f16exact(RNG.uniform(-1.2, 1.2, (2, 6)))
+
+
+def _affine(x, theta, out_h, out_w):
+    grid = F.affine_grid(t(theta.reshape(-1, 2, 3)).expand(len(x), 2, 3),
+                         (len(x), x.shape[1], out_h, out_w), align_corners=True)
+    return F.grid_sample(t(x), grid, align_corners=True).numpy()
+
+
+for rows in (1, 2):
+    case("affine_{}_matrices".format(rows), {"x": XS},
+         lambda x, r=rows: mb.affine(x=x, transform_matrix=THETA[:r], output_height=3,
+                                     output_width=7, sampling_mode="bilinear",
+                                     padding_mode="constant", padding_value=np.float32(0.0),
+                                     coordinates_mode="normalized_minus_one_to_one",
+                                     align_corners=True),
+         lambda x, r=rows: _affine(x, THETA[:r], 3, 7))
 
 
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mil_helpers import (case_list, check_case, F, RNG, mb, randn, t, torch)
+import coreml_reference
+from coreml_reference import RuntimeCheckError
+from mil_helpers import (build, case_list, check_case, F, RNG, mb, randn, t, torch)
 
 CASES, case = case_list()
 
@@ -167,7 +169,44 @@ case("scatter_nd_update", {"x": XSC},
      lambda x: _scatter_loop(x.reshape(-1), ND_IDX[:, 0] * 5 + ND_IDX[:, 1], ND_UPD, 0,
                              lambda a, b: b).reshape(4, 5))
 
+# Negative indices: iOS15 scatter counts them from the end; iOS17 calls them out of range, and
+# without validate_indices ("undefined but memory safe") the evaluator drops those updates.
+NEG_IDX = np.array([-1, 0], np.int32)
+case("scatter_ios15_negative_index_counts_from_end", {"x": XSC},
+     lambda x: mb.scatter(data=x, indices=NEG_IDX, updates=SC_ROWS[:2], mode="add"),
+     lambda x: _scatter_loop(x, [3, 0], SC_ROWS[:2], 0, np.add), opset="iOS15")
+case("scatter_ios17_out_of_range_dropped", {"x": XSC},
+     lambda x: mb.scatter(data=x, indices=NEG_IDX, updates=SC_ROWS[:2], mode="add",
+                          validate_indices=False),
+     lambda x: _scatter_loop(x, [0], SC_ROWS[1:2], 0, np.add), opset="iOS17")
+case("scatter_nd_ios17_out_of_range_dropped", {"x": XSC},
+     lambda x: mb.scatter_nd(data=x, indices=np.array([[2, 1], [0, 5]], np.int32),
+                             updates=ND_UPD, mode="update", validate_indices=False),
+     lambda x: _scatter_loop(x.reshape(-1), [11], ND_UPD[:1], 0, lambda a, b: b).reshape(4, 5),
+     opset="iOS17")
+
 
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
 def test_op(tmp_path, inputs, body, expected, opset, fp16):
     check_case(tmp_path, inputs, body, expected, opset, fp16)
+
+
+@pytest.mark.parametrize("op", ["scatter", "scatter_along_axis", "scatter_nd"])
+@pytest.mark.parametrize("bad", [-1, 4])
+def test_ios17_validate_indices_fails_the_prediction(tmp_path, op, bad):
+    """validate_indices=True: an index outside [0, 4) fails the prediction, naming the op."""
+    indices = {"scatter": np.array([bad, 0], np.int32),
+               "scatter_along_axis": np.array([[bad] * 5, [0] * 5], np.int32),
+               "scatter_nd": np.array([[bad, 1], [0, 0]], np.int32)}[op]
+    updates = {"scatter": SC_ROWS[:2], "scatter_along_axis": SC_ROWS[:2],
+               "scatter_nd": ND_UPD}[op]
+
+    def body(x, i):
+        return getattr(mb, op)(data=x, indices=i, updates=updates, mode="update",
+                               validate_indices=True)
+
+    path = build(tmp_path, body, {"x": XSC, "i": indices}, opset="iOS17")
+    with pytest.raises(RuntimeCheckError, match=r"{} op .*out of range".format(op)):
+        coreml_reference.predict(path, {"x": XSC, "i": indices})
+    good = np.where(indices == bad, 1, indices).astype(np.int32)
+    assert coreml_reference.predict(path, {"x": XSC, "i": good})
