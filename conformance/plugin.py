@@ -6,6 +6,7 @@ Loaded with ``-p conformance.plugin`` before the tests are collected, it
   there), and replaces ``MLModel.predict`` by the reference evaluator, after the same
   Python-side input checks and conversions the real method makes;
 - replaces Mac-only APIs other than ``predict`` (``make_state``) with ``NeedsCoreML``;
+- seeds numpy, torch and ``random`` from each test's id, so that two runs agree;
 - writes one JSON line per test to ``$CONFORMANCE_RECORDS``: its outcome, whether predict
   was reached, returned or raised (error class and message); the first line says how many
   tests were collected (the parent process reads the file to show progress).
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
+import sys
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -118,6 +122,19 @@ def _first_line(exc, limit=400):
 
 def pytest_configure(config):
     install()
+    _seed("collection")                         # some tests draw their parameters at import
+
+
+def _seed(text):
+    """Apple's tests draw random inputs without a seed, so a test near its tolerance passes
+    on some runs only. Seeding every generator from the test's id makes a run repeatable;
+    the seed is a fixed function of the id, never chosen by outcome."""
+    seed = zlib.crc32(text.encode())
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def pytest_collection_finish(session):
@@ -132,6 +149,7 @@ def _on_alarm(signum, frame):
 def pytest_runtest_protocol(item, nextitem):
     global _record
     _record = _new_record(item.nodeid)
+    _seed(item.nodeid)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TEST_TIMEOUT_S)

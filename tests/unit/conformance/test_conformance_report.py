@@ -147,6 +147,18 @@ def test_a_failed_runtime_check_is_mlmodel_predicts_runtime_error():
     np.testing.assert_array_equal(next(iter(ok.values())), [[1, 1], [0, 0], [1, 1]])
 
 
+def test_each_test_draws_the_same_random_inputs_on_every_run():
+    torch = pytest.importorskip("torch")
+    from conformance import plugin
+
+    def draws(nodeid):
+        plugin._seed(nodeid)
+        return np.random.rand(3).tolist(), torch.rand(3).tolist()
+
+    assert draws("a.py::T::t[x=1]") == draws("a.py::T::t[x=1]")
+    assert draws("a.py::T::t[x=1]") != draws("a.py::T::t[x=2]")
+
+
 def test_unknown_suite_is_refused():
     with pytest.raises(SystemExit) as info:
         main(["--suite", "everything"])
