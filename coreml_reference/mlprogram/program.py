@@ -403,12 +403,24 @@ def collect_outputs(loaded, block, env):
         else:
             raise ModelFileError("{}: output {!r} is not produced by the program".format(
                 loaded.name, out.name))
+        kind = out.type.WhichOneof("Type")
+        if kind in ("dictionaryType", "stringType", "int64Type"):   # a classifier's outputs
+            results[out.name] = _feature_value(value)
+            continue
         dtype = None
-        if out.type.WhichOneof("Type") == "multiArrayType":
+        if kind == "multiArrayType":
             dtype = DESCRIPTION_DTYPES.get(out.type.multiArrayType.dataType)
         value = np.asarray(value)
         results[out.name] = value.astype(dtype) if dtype is not None else value
     return results
+
+
+def _feature_value(value):
+    """A label or {label: probability} as MLModel.predict gives them: Python str / int."""
+    if isinstance(value, dict):
+        return value
+    item = np.asarray(value).reshape(-1)[0]
+    return item.item() if hasattr(item, "item") else item
 
 
 def run(loaded, inputs, precision="fp32", trace=None):
