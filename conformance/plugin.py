@@ -52,7 +52,7 @@ def _new_record(nodeid):
 # --- the patches ----------------------------------------------------------------------------
 
 def _to_numpy(value):
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or hasattr(value, "mode"):   # arrays; PIL images as given
         return value
     if hasattr(value, "detach"):               # torch.Tensor, as MLModel.predict takes it
         return value.detach().numpy()

@@ -34,3 +34,69 @@ def as_declared(model_name, input_name, value, want, want_name=None):
         return array
     with np.errstate(invalid="ignore", over="ignore"):
         return array.astype(want)
+
+
+# --- image inputs ---------------------------------------------------------------------------
+
+# colorSpace -> (name, the PIL mode MLModel.predict requires for it)
+COLOR_SPACES = {10: ("GRAYSCALE", "L"), 20: ("RGB", "RGB"), 30: ("BGR", "RGB"),
+                40: ("GRAYSCALE_FLOAT16", "F")}
+
+
+def image_pixels(model_name, input_name, value, image_type):
+    """A PIL image for an image input -> float32 [1, C, H, W] of its pixel values (0..255 for
+    8-bit images), channels in the declared order (BGR reverses RGB). Any preprocessing
+    (scale, bias) is the model's: in-graph in an ML Program, ``preprocessing`` in a
+    NeuralNetwork."""
+    space, mode = COLOR_SPACES.get(image_type.colorSpace, (None, None))
+    if space is None:
+        raise InputError("{}: image input {!r} declares color space {}, which Core ML does not "
+                         "define".format(model_name, input_name, image_type.colorSpace))
+    if not (hasattr(value, "mode") and hasattr(value, "size")):
+        raise InputError("{}: input {!r} is a {} image input: pass a PIL image of mode {!r}, "
+                         "not {}".format(model_name, input_name, space, mode,
+                                         type(value).__name__))
+    if value.mode != mode:
+        raise InputError("{}: input {!r} is a {} image input: it takes PIL mode {!r}, not "
+                         "{!r}".format(model_name, input_name, space, mode, value.mode))
+    width, height = value.size
+    if not _image_size_allowed(image_type, width, height):
+        raise InputError("{}: image input {!r} is {}x{} (width x height); the model takes "
+                         "{}".format(model_name, input_name, width, height,
+                                     _image_sizes_text(image_type)))
+    pixels = np.asarray(value, dtype=np.float32)
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    if space == "BGR":
+        pixels = pixels[::-1]
+    return np.ascontiguousarray(pixels[None])
+
+
+def _image_size_allowed(image_type, width, height):
+    flexibility = image_type.WhichOneof("SizeFlexibility")
+    if flexibility == "enumeratedSizes":
+        return any((s.width, s.height) == (width, height) for s in image_type.enumeratedSizes.sizes)
+    if flexibility == "imageSizeRange":
+        ranges = image_type.imageSizeRange
+        return _in_range(width, ranges.widthRange) and _in_range(height, ranges.heightRange)
+    return (width, height) == (image_type.width, image_type.height)
+
+
+def _in_range(size, size_range):
+    return size >= size_range.lowerBound and (size_range.upperBound < 0
+                                              or size <= size_range.upperBound)
+
+
+def _image_sizes_text(image_type):
+    flexibility = image_type.WhichOneof("SizeFlexibility")
+    if flexibility == "enumeratedSizes":
+        return " or ".join("{}x{}".format(s.width, s.height) for s in image_type.enumeratedSizes.sizes)
+    if flexibility == "imageSizeRange":
+        ranges = image_type.imageSizeRange
+        return "width {}, height {}".format(_range_text(ranges.widthRange),
+                                            _range_text(ranges.heightRange))
+    return "{}x{}".format(image_type.width, image_type.height)
+
+
+def _range_text(size_range):
+    upper = size_range.upperBound
+    return "{}..{}".format(size_range.lowerBound, upper if upper >= 0 else "inf")

@@ -19,7 +19,7 @@ import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
                                      RuntimeCheckError, ShapeError, UnsupportedError)
-from coreml_reference.inputs import as_declared
+from coreml_reference.inputs import as_declared, image_pixels
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
                                                tensor_dtype, tensor_shape)
@@ -365,12 +365,17 @@ def check_inputs(loaded, fn, inputs):
     if extra:
         raise InputError("{}: unknown input(s) {} (the model takes {})".format(
             loaded.name, extra, declared))
+    images = {f.name: f.type.imageType for f in loaded.spec.description.input
+              if f.type.WhichOneof("Type") == "imageType"}
     feeds = []
     for named in fn.inputs:
         if named.name not in inputs:
             raise InputError("{}: missing input {!r} (the model takes {})".format(
                 loaded.name, named.name, declared))
-        feeds.append((named, _check_input(loaded, named, inputs[named.name])))
+        value = inputs[named.name]
+        if named.name in images:       # the program itself scales / biases the pixels
+            value = image_pixels(loaded.name, named.name, value, images[named.name])
+        feeds.append((named, _check_input(loaded, named, value)))
     return feeds
 
 

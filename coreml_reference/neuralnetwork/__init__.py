@@ -16,7 +16,7 @@ import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
                                      UnsupportedError)
-from coreml_reference.inputs import as_declared
+from coreml_reference.inputs import as_declared, image_pixels
 from coreml_reference.neuralnetwork.context import Context, LoopSignal
 from coreml_reference.neuralnetwork.layers import REGISTRY
 
@@ -116,6 +116,9 @@ def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.nda
             raise InputError("missing input {!r}; {} expects inputs {}".format(
                 name, loaded.name, declared))
         kind = feature.type.WhichOneof("Type")
+        if kind == "imageType":
+            blobs[name] = ctx.round(_image_blob(network, feature, inputs[name], loaded))
+            continue
         if kind != "multiArrayType":
             raise UnsupportedError("input", kind, name, loaded.path)
         array = _checked_array(loaded.name, name, inputs[name], feature.type.multiArrayType)
@@ -123,6 +126,30 @@ def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.nda
             array = _to_rank5(name, array)
         blobs[name] = ctx.round(array.astype(np.float32))
     return blobs
+
+
+def _image_blob(network, feature, value, loaded) -> np.ndarray:
+    """An image input's blob: its pixels after the network's preprocessing for it, [1, C, H, W]
+    (RANK4 image mapping) or [1, 1, C, H, W] (RANK5, the default)."""
+    image_type = feature.type.imageType
+    pixels = image_pixels(loaded.name, feature.name, value, image_type)
+    for step in network.preprocessing:
+        if step.featureName not in ("", feature.name):
+            continue
+        which = step.WhichOneof("preprocessor")
+        if which == "scaler":
+            pixels = pixels * step.scaler.channelScale + _channel_biases(step.scaler, image_type)
+        elif which == "meanImage":
+            pixels = pixels - np.asarray(step.meanImage.meanImage, np.float32).reshape(pixels.shape)
+    return pixels if network.imageInputShapeMapping == 1 else pixels[None]
+
+
+def _channel_biases(scaler, image_type):
+    """The scaler's biases in the image's channel order."""
+    biases = {20: [scaler.redBias, scaler.greenBias, scaler.blueBias],
+              30: [scaler.blueBias, scaler.greenBias, scaler.redBias]}.get(
+        image_type.colorSpace, [scaler.grayBias])
+    return np.asarray(biases, np.float32).reshape(-1, 1, 1)
 
 
 def _checked_array(model_name, name, value, array_type) -> np.ndarray:
