@@ -13,10 +13,12 @@ evaluator of the spec — no macOS needed. Prints each output's name and shape; 
 model's folder holds golden.npz and the input is its input, also the max abs error and
 SNR of every output against PyTorch.
 
---input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz) or a
+--input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz), a
 .wav file (mono mix, resampled to the model's sample rate, cut or zero-padded to the
-model's fixed input length). An array of another dtype than the input's declared type is
-converted to it, as MLModel.predict does (-v says so).
+model's fixed input length), or a PNG / JPEG for a model with one image input (converted to
+the input's color mode; its size must be one the model takes). An array of another dtype
+than the input's declared type is converted to it, as MLModel.predict does (-v says so).
+A classifier's label prints as is, its probabilities as the top 3.
 """
 
 
@@ -24,7 +26,7 @@ def register(subparsers):
     p = subparsers.add_parser("predict", help="run a Core ML model with the reference evaluator",
                               description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="path to model.mlmodel or model.mlpackage")
-    p.add_argument("--input", required=True, metavar="FILE", help=".npz or .wav input")
+    p.add_argument("--input", required=True, metavar="FILE", help=".npz, .wav or image input")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="fp32: the model as typed, Core ML on CPU (an fp16 ML Program, "
                         "coremltools' default, then runs in float16 op by op); fp16: emulate GPU / "
@@ -48,6 +50,9 @@ def run(args) -> int:
     golden = golden_for(args.model, inputs)
     print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():
+        if not isinstance(value, np.ndarray):         # a classifier's label or probabilities
+            print("  {:<16} {}".format(name, _feature_text(value)))
+            continue
         line = "  {:<16} shape {}".format(name, list(value.shape))
         if golden is not None and name in golden:
             expected = golden[name]
@@ -56,11 +61,30 @@ def run(args) -> int:
         print(line)
     if out:
         try:
-            np.savez(out, **outputs)
+            np.savez(out, **_as_arrays(outputs))
         except OSError as e:
             raise UserError("cannot write --out {}: {}".format(out, e.strerror or e))
         print("saved {}".format(out))
     return 0
+
+
+def _feature_text(value):
+    if isinstance(value, dict):
+        top = sorted(value.items(), key=lambda item: -item[1])[:3]
+        return "top {}: {}".format(len(top), ", ".join("{} {:.4g}".format(k, p) for k, p in top))
+    return repr(value)
+
+
+def _as_arrays(outputs):
+    """Outputs as .npz arrays: {label: probability} becomes <name>:labels and <name>."""
+    import numpy as np
+    arrays = {}
+    for name, value in outputs.items():
+        if isinstance(value, dict):
+            arrays[name + ":labels"] = np.array(list(value))
+            value = list(value.values())
+        arrays[name] = np.asarray(value)
+    return arrays
 
 
 def checked_out_path(path):
@@ -82,6 +106,7 @@ def checked_out_path(path):
 
 
 NPZ_MAGIC, WAV_MAGIC = b"PK", b"RIFF"
+IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff")     # PNG, JPEG
 
 
 def read_inputs(path, loaded):
@@ -94,9 +119,11 @@ def read_inputs(path, loaded):
         magic = f.read(4)
     if magic == WAV_MAGIC:
         return wav_inputs(path, loaded)
+    if magic.startswith(IMAGE_MAGICS):
+        return image_inputs(path, loaded)
     if not magic.startswith(NPZ_MAGIC):
-        raise UserError("--input {} is not an .npz or .wav file (expected arrays saved with "
-                        "numpy.savez, or RIFF/WAVE audio)".format(path))
+        raise UserError("--input {} is not an .npz, .wav or image file (expected arrays saved "
+                        "with numpy.savez, RIFF/WAVE audio, or PNG / JPEG)".format(path))
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -151,6 +178,23 @@ def wav_inputs(path, loaded):
     wave = np.zeros(length, dtype=np.float32)
     wave[:min(length, len(data))] = data[:length]
     return {inputs[0].name: wave.reshape(shape)}
+
+
+def image_inputs(path, loaded):
+    """A PNG / JPEG for a model whose one input is an image, in that input's PIL mode."""
+    from PIL import Image
+    from coreml_reference.inputs import COLOR_SPACES
+    inputs = list(loaded.spec.description.input)
+    if len(inputs) != 1 or inputs[0].type.WhichOneof("Type") != "imageType":
+        raise UserError("an image --input needs a model with one image input; {} takes {}".format(
+            loaded.path, ", ".join("{} ({})".format(f.name, f.type.WhichOneof("Type"))
+                                   for f in inputs)))
+    mode = COLOR_SPACES.get(inputs[0].type.imageType.colorSpace, (None, "RGB"))[1]
+    try:
+        with Image.open(path) as image:
+            return {inputs[0].name: image.convert(mode)}
+    except Exception as e:
+        raise UserError("cannot read {} as an image: {}".format(path, e))
 
 
 def model_sample_rate(model_path, default=32000):

@@ -184,7 +184,7 @@ def built(model="logmel", route="v3"):
     (lambda tmp: tmp, "is a directory"),
     (lambda tmp: tmp / "missing.npz", "input file not found"),
     (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("1 2 3\n"))[0],
-     "is not an .npz or .wav file"),
+     "is not an .npz, .wav or image file"),
 ])
 def test_predict_names_what_is_wrong_with_the_input(make, words, tmp_path):
     folder = built()
@@ -276,3 +276,38 @@ def test_expected_linux_warnings_show_only_with_v(verbose):
     if sys.platform == "darwin":
         pytest.skip("macOS loads the Core ML runtime: no such warning to hide")
     assert shown is verbose, done.stderr
+
+
+def test_predict_an_image_classifier_on_a_png(tmp_path):
+    """A PNG feeds a model with one image input; the classifier's label and top
+    probabilities print, and --out keeps them. Expected: PyTorch on the PNG's pixels,
+    scaled by hand."""
+    import coremltools as ct
+    from PIL import Image
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Softmax(dim=-1)).eval()
+    labels = ["cat", "dog", "owl", "fox"]
+    model = ct.convert(torch.jit.trace(net, torch.rand(1, 3, 6, 8)),
+                       inputs=[ct.ImageType(name="photo", shape=(1, 3, 6, 8), scale=1 / 255)],
+                       classifier_config=ct.ClassifierConfig(labels), convert_to="mlprogram",
+                       compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    path = tmp_path / "classifier.mlpackage"
+    model.save(str(path))
+    rgb = np.random.default_rng(3).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    with torch.no_grad():
+        probs = net(torch.from_numpy(rgb.transpose(2, 0, 1)[None] / 255.0).float())[0].numpy()
+
+    done = cli("predict", str(path), "--input", str(tmp_path / "photo.png"),
+               "--out", str(tmp_path / "out.npz"))
+
+    assert done.returncode == 0, done.stderr
+    best = labels[int(np.argmax(probs))]
+    assert "'{}'".format(best) in done.stdout and "top 3: {} ".format(best) in done.stdout
+    with np.load(tmp_path / "out.npz") as got:
+        label_name = model.get_spec().description.predictedProbabilitiesName
+        assert list(got[label_name + ":labels"]) == labels
+        np.testing.assert_allclose(got[label_name], probs, rtol=1e-5)
+    not_an_image = cli("predict", str(path), "--input", str(tmp_path / "out.npz"))
+    assert not_an_image.returncode == 2 and "photo" in error_line(not_an_image)
