@@ -17,12 +17,15 @@ PRECISIONS = ("fp32", "fp16")
 
 
 def predict(model, inputs, precision="fp32", trace=None):
-    """Evaluate ``model`` on ``inputs``; return {output name: numpy array} for every output.
+    """Evaluate ``model`` on ``inputs``; return {output name: numpy array} for every output
+    (a classifier's label as str / int and its probabilities as {label: float}, as
+    ``MLModel.predict`` returns them).
 
     model: path to .mlmodel / .mlpackage, a ``Model_pb2.Model`` spec, a coremltools MLModel,
         or what ``coreml_reference.load`` returned (parsed once, weights decoded once: the
         way to call ``predict`` repeatedly on one model).
-    inputs: {input name: numpy array}, as ``MLModel.predict`` takes them.
+    inputs: {input name: numpy array}, as ``MLModel.predict`` takes them; a PIL image (mode
+        "RGB", "L" or "F" per the declared color space) for an image input.
     precision: "fp32" runs the model *as typed* (Core ML on CPU): float32, except that an
         fp16-typed ML Program (coremltools' default) keeps float16 storage and rounds every
         op's result to float16, with the program's casts. "fp16" is an *emulation* of GPU / Neural Engine

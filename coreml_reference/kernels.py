@@ -356,7 +356,7 @@ def crop_resize(x, roi, out_h, out_w, sampling_mode="ALIGN_CORNERS",
     roi: (N, 4) boxes, applied to every image -> (N, B, C, out_h, out_w); or (N, 5) rows
     [batch index, box] -> (N, 1, C, out_h, out_w). Normalized coordinates are scaled by
     (H - 1, W - 1); then every coordinate by spatial_scale. Samples outside the image clamp
-    to its edge, or read pad_value when one is given (iOS 17's crop_resize)."""
+    to its edge, or read pad_value when one is given (crop_resize from iOS 16)."""
     x = np.asarray(x, dtype=np.float32)
     roi = np.asarray(roi, dtype=np.float64).reshape(roi.shape[0], -1)
     b, c, h, w = x.shape

@@ -145,9 +145,10 @@ def crop(ctx, x, crop_height, crop_width):
 def crop_resize(ctx, x, roi=None, boxes=None, box_indices=None, target_height=1, target_width=1,
                 normalized_coordinates=False, spatial_scale=1.0,
                 box_coordinate_mode="CORNERS_HEIGHT_FIRST", sampling_mode="DEFAULT", pad_value=None):
-    """iOS15: ``roi`` [N, 1, 4 or 5, 1, 1] -> [N, B or 1, C, h, w], edges clamped.
-    iOS17: ``boxes`` [N, 4] on images ``box_indices`` (default 0..N-1) -> [N, C, h, w],
-    outside the image reads ``pad_value``."""
+    """iOS15/16: ``roi`` [N, 1, 4 or 5, 1, 1] -> [N, B or 1, C, h, w].
+    iOS17: ``boxes`` [N, 4] on images ``box_indices`` (default 0..N-1) -> [N, C, h, w].
+    Samples outside the image read ``pad_value`` (iOS16+, default 0); iOS15, which has no
+    pad_value input, clamps them to the image edge."""
     if np.ndim(x) != 4:
         raise ctx.shape_error("x must have rank 4 [B, C, H, W], got shape {}".format(list(np.shape(x))))
     mode = str(scalar(sampling_mode))
@@ -165,7 +166,9 @@ def crop_resize(ctx, x, roi=None, boxes=None, box_indices=None, target_height=1,
     roi = np.asarray(roi)
     if roi.ndim != 5 or roi.shape[2] not in (4, 5):
         raise ctx.shape_error("roi must have shape [N, 1, 4 or 5, 1, 1], got {}".format(list(roi.shape)))
-    return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), *common)
+    # iOS16 added pad_value (coremltools always writes it); only an iOS15 op lacks it
+    pad = None if pad_value is None else float(scalar(pad_value))
+    return kernels.crop_resize(x, roi.reshape(roi.shape[0], -1), *common, pad_value=pad)
 
 
 # --- sampling at given points: resample, affine ----------------------------------------------

@@ -182,6 +182,38 @@ for rows in (1, 2):
          lambda x, r=rows: _affine(x, THETA[:r], 3, 7))
 
 
+# iOS16 crop_resize: roi form plus pad_value; samples outside [0, H-1] x [0, W-1] read it.
+# Normalized boxes scale by (H-1, W-1): [h0, w0, h1, w1] below -> rows 0.5..7.5 of an 8-row
+# image (the last two rows are outside), columns 4 -> 1 (backwards, all inside); the second
+# box starts left of the image (columns -1.2 .. 4.8, the first column outside).
+ROI16 = np.array([[0.1, 0.8, 1.5, 0.2], [0.0, -0.2, 1.0, 0.8]], np.float32)   # every image
+
+
+def _crop16(x):
+    # torch grid_sample (align_corners=True: -1 / +1 are the centres of the edge pixels) for
+    # the inside samples; the outside ones are masked to the pad value by hand
+    h, w = x.shape[-2:]
+    out = []
+    for h0, w0, h1, w1 in ROI16:
+        ys = np.linspace(h0, h1, 4) * (h - 1)
+        xs = np.linspace(w0, w1, 3) * (w - 1)
+        gy, gx = np.meshgrid(ys, xs, indexing="ij")
+        grid = np.stack([2 * gx / (w - 1) - 1, 2 * gy / (h - 1) - 1], -1)[None].astype(np.float32)
+        grid = np.repeat(grid, len(x), axis=0)
+        crop = F.grid_sample(t(x), t(grid), mode="bilinear", padding_mode="border",
+                             align_corners=True).numpy()
+        inside = (gy >= 0) & (gy <= h - 1) & (gx >= 0) & (gx <= w - 1)
+        out.append(np.where(inside, crop, np.float32(-3.0)))
+    return np.asarray(out, np.float32)
+
+
+case("crop_resize_ios16_pad", {"x": randn(2, 3, 6, 7)},
+     lambda x: mb.crop_resize(x=x, roi=ROI16.reshape(2, 1, 4, 1, 1), target_height=4, target_width=3,
+                              normalized_coordinates=True, sampling_mode="ALIGN_CORNERS",
+                              pad_value=np.float32(-3.0)),
+     _crop16, opset="iOS16")
+
+
 @pytest.mark.parametrize("inputs,body,expected,opset,fp16", CASES)
 def test_op(tmp_path, inputs, body, expected, opset, fp16):
     check_case(tmp_path, inputs, body, expected, opset, fp16)
