@@ -140,7 +140,11 @@ def _image_blob(network, feature, value, loaded) -> np.ndarray:
         if which == "scaler":
             pixels = pixels * step.scaler.channelScale + _channel_biases(step.scaler, image_type)
         elif which == "meanImage":
-            pixels = pixels - np.asarray(step.meanImage.meanImage, np.float32).reshape(pixels.shape)
+            mean = np.asarray(step.meanImage.meanImage, np.float32)
+            if mean.size != pixels.size:
+                raise ModelFileError("{}: the mean image of input {!r} has {} values, the image "
+                                     "{}".format(loaded.name, feature.name, mean.size, pixels.size))
+            pixels = pixels - mean.reshape(pixels.shape)
     return pixels if network.imageInputShapeMapping == 1 else pixels[None]
 
 

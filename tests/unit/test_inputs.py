@@ -83,3 +83,42 @@ def test_a_wrong_image_is_one_clear_error(tmp_path):
         coreml_reference.predict(path, {"img": Image.fromarray(np.zeros((4, 6, 3), np.uint8))})
     with pytest.raises(InputError, match=r"pass a PIL image of mode 'RGB', not ndarray"):
         coreml_reference.predict(path, {"img": rgb})
+
+
+def _rank5_identity_model(**preprocessing):
+    """A spec-v1 NeuralNetwork (rank-5 blobs) whose image input passes through unchanged."""
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+    from coremltools.models.neural_network.utils import make_image_input
+    builder = NeuralNetworkBuilder([("data", datatypes.Array(3, H, W))],
+                                   [("out", datatypes.Array(3, H, W))])
+    builder.add_activation("identity", "LINEAR", "data", "out")
+    model = make_image_input(ct.models.MLModel(builder.spec, skip_model_load=True), "data",
+                             image_format="NCHW", **preprocessing)
+    return model.get_spec()
+
+
+def test_rank5_network_scaler_per_channel():
+    spec = _rank5_identity_model(scale=2.0, red_bias=-5.0, green_bias=-6.0,
+                                 blue_bias=-2.5)
+    rgb = np.random.default_rng(4).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    got = coreml_reference.predict(spec, {"data": Image.fromarray(rgb, "RGB")})["out"]
+    want = 2.0 * rgb.transpose(2, 0, 1).astype(np.float32) \
+        + np.float32([-5.0, -6.0, -2.5]).reshape(3, 1, 1)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6)
+
+
+def test_mean_image_is_subtracted_and_a_wrong_sized_one_named():
+    spec = _rank5_identity_model()
+    mean = np.arange(3 * H * W, dtype=np.float32)
+    del spec.neuralNetwork.preprocessing[:]
+    step = spec.neuralNetwork.preprocessing.add()
+    step.featureName = "data"
+    step.meanImage.meanImage.extend(mean.tolist())
+    rgb = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    got = coreml_reference.predict(spec, {"data": Image.fromarray(rgb, "RGB")})["out"]
+    want = rgb.transpose(2, 0, 1).astype(np.float32) - mean.reshape(3, H, W)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6)
+    del step.meanImage.meanImage[-1]
+    with pytest.raises(coreml_reference.ModelFileError, match="mean image of input 'data' has 59"):
+        coreml_reference.predict(spec, {"data": Image.fromarray(rgb, "RGB")})
