@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.errors import InputError
+from coreml_reference.errors import InputError, ModelFileError
 
 NUMERIC_KINDS = "biuf"
 
@@ -50,14 +50,14 @@ def image_pixels(model_name, input_name, value, image_type):
     NeuralNetwork."""
     space, mode = COLOR_SPACES.get(image_type.colorSpace, (None, None))
     if space is None:
-        raise InputError("{}: image input {!r} declares color space {}, which Core ML does not "
-                         "define".format(model_name, input_name, image_type.colorSpace))
+        raise ModelFileError("{}: image input {!r} declares color space {}, which Core ML does "
+                             "not define".format(model_name, input_name, image_type.colorSpace))
     if not (hasattr(value, "mode") and hasattr(value, "size")):
-        raise InputError("{}: input {!r} is a {} image input: pass a PIL image of mode {!r}, "
+        raise InputError("{}: input {!r} is an image input ({}): pass a PIL image of mode {!r}, "
                          "not {}".format(model_name, input_name, space, mode,
                                          type(value).__name__))
     if value.mode != mode:
-        raise InputError("{}: input {!r} is a {} image input: it takes PIL mode {!r}, not "
+        raise InputError("{}: input {!r} is an image input ({}): it takes PIL mode {!r}, not "
                          "{!r}".format(model_name, input_name, space, mode, value.mode))
     width, height = value.size
     if not _image_size_allowed(image_type, width, height):

@@ -76,7 +76,7 @@ def test_a_wrong_image_is_one_clear_error(tmp_path):
     image_type = ct.ImageType(name="img", shape=(1, 3, H, W), color_layout=ct.colorlayout.RGB)
     path = _convert(tmp_path, _net(3), image_type, "mlprogram")
     rgb = np.zeros((H, W, 3), np.uint8)
-    with pytest.raises(InputError, match=r"'img' is a RGB image input: it takes PIL mode 'RGB', "
+    with pytest.raises(InputError, match=r"'img' is an image input \(RGB\): it takes PIL mode 'RGB', "
                                          r"not 'L'"):
         coreml_reference.predict(path, {"img": Image.fromarray(rgb[..., 0], "L")})
     with pytest.raises(InputError, match=r"'img' is 6x4 \(width x height\); the model takes 5x4"):
