@@ -46,15 +46,13 @@ def _conv_sub(mb, x):
     return mb.reshape(x=mb.sub(x=y, y=np.float16(BIG)), shape=[len(X)])
 
 
-# name -> (MIL body on a float16 x, the answer with every op rounded to float16, float32's)
-PROBES = {
-    "add_sub": (_add_sub,
-                (X.astype(np.float16) + np.float16(BIG)) - np.float16(BIG),
-                (X + np.float32(BIG)) - np.float32(BIG)),
-    "conv_sub": (_conv_sub,
-                 (X.astype(np.float16) + np.float16(BIG)) - np.float16(BIG),
-                 (X + np.float32(BIG)) - np.float32(BIG)),
-}
+# Both probes compute (x + 2048) - 2048: with every op rounded to float16, and in float32.
+FP16_ANSWER = (X.astype(np.float16) + np.float16(BIG)) - np.float16(BIG)
+FP32_ANSWER = (X + np.float32(BIG)) - np.float32(BIG)
+
+# name -> (MIL body on a float16 x, the float16-per-op answer, the float32 answer)
+PROBES = {"add_sub": (_add_sub, FP16_ANSWER, FP32_ANSWER),
+          "conv_sub": (_conv_sub, FP16_ANSWER, FP32_ANSWER)}
 
 
 def build(name, folder):
