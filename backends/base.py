@@ -27,6 +27,10 @@ class ConversionError(Exception):
         self.stage = stage
 
 
+class NotEmulated(Exception):
+    """The route's Linux runtime cannot emulate what was asked (e.g. fp16 arithmetic)."""
+
+
 class Job(object):
     """What every route receives: the same module, example inputs and names."""
 
@@ -120,6 +124,11 @@ class Backend(object):
     summary = ""         # one line for --help and the tables
     hook_kind = None     # what a hooks file overrides for this route (for --help)
     variants = ()        # backends.variants names this route can build besides its default
+    runtime = "Core ML"  # what runs the artifact on a device (compare's runtime column)
+    # True when the host's coreml_reference opens the artifact itself (.mlmodel / .mlpackage);
+    # False when only the route's own env can run it (``run_artifact`` there, through
+    # ``python -m backends.artifact_run``).
+    runs_in_host = True
 
     def accepts(self, source):
         """None when this route can start from ``source`` (a ``backends.sources.Source``),
@@ -139,6 +148,24 @@ class Backend(object):
         Time each step with ``with stages("trace"): ...``; return a dict of extra facts
         for the record (may be empty). Raise ConversionError (or let a stage raise)."""
         raise NotImplementedError
+
+    def inspect(self, path):
+        """Static facts about the artifact at ``path`` for the record (in the route's env):
+        at least ``spec_type`` and ``file_bytes``."""
+        from backends.inspect_spec import summarize
+        return summarize(path)
+
+    def compute_units(self, record):
+        """Compute units the artifact may run on, by the runtime's documented rules."""
+        from backends.variants import compute_units
+        return compute_units(record.get("spec_type"), record.get("compute_precision"))
+
+    def run_artifact(self, path, record, inputs, precision="fp32"):
+        """{output name: array}: the artifact at ``path`` run on ``inputs`` by the means this
+        host has (no device): Core ML models by coreml_reference. ``precision`` "fp16" asks
+        for the GPU / Neural Engine emulation; a route without one raises NotEmulated."""
+        import coreml_reference
+        return coreml_reference.predict(path, inputs, precision=precision)
 
     def watch_ops(self):
         """A context manager around ``convert`` yielding an ``OpsSeen`` that fills with the op

@@ -62,7 +62,6 @@ def run(args):
     import backends
     from backends import sources
     from backends.base import ConversionError, Stages, write_json_atomic
-    from backends.inspect_spec import summarize
 
     from backends import variants
     variant = getattr(args, "variant", None)
@@ -96,9 +95,8 @@ def run(args):
             extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
-            record.update(summarize(os.path.join(args.out, backend.artifact)))
-        record["compute_units"] = variants.compute_units(record["spec_type"],
-                                                         record.get("compute_precision"))
+            record.update(backend.inspect(os.path.join(args.out, backend.artifact)))
+        record["compute_units"] = backend.compute_units(record)
         record["status"] = "ok"
         if getattr(args, "intermediates", None):
             record["intermediates"] = save_intermediates(backend, job, stages, args.intermediates)

@@ -20,17 +20,26 @@ MATCHES, DIVERGES, CANNOT = "matches", "diverges", "cannot evaluate"
 LOSSY = "compressed"   # a compression variant: lossy by design, its figures are the result
 
 
-def verify(folder, record):
-    """{"status", "worst_snr_db", "max_abs_error", "reason"} for the model in ``folder``."""
+def in_host(path, inputs, precision="fp32", trace=None):
+    """The default runner: the host's reference evaluator on a Core ML model file."""
     import coreml_reference
+    return coreml_reference.predict(path, inputs, precision=precision, trace=trace)
+
+
+def verify(folder, record, runner=None):
+    """{"status", "worst_snr_db", "max_abs_error", "reason"} for the model in ``folder``.
+    ``runner(path, inputs, precision)`` runs the artifact (default: ``in_host``; an artifact
+    only its route's env can run comes with a runner into that env)."""
+    import coreml_reference
+    from backends.base import NotEmulated
     inputs, golden = artifacts.read_golden(folder)
     path = os.path.join(folder, record["artifact"])
     try:
-        outputs = coreml_reference.predict(path, inputs)
+        outputs = (runner or in_host)(path, inputs, "fp32")
     except coreml_reference.ShapeError as e:
         # The evaluator follows Core ML's shape rules: Core ML rejects this model too.
         return _verdict(DIVERGES, reason="Core ML would reject it: {}".format(e))
-    except coreml_reference.UnsupportedError as e:
+    except (coreml_reference.UnsupportedError, NotEmulated) as e:
         return _verdict(CANNOT, reason=str(e))
     except Exception as e:  # noqa: BLE001 — any other evaluator failure is named, not raised
         return _verdict(CANNOT, reason="{}: {}".format(type(e).__name__, e))
@@ -54,16 +63,22 @@ def verify(folder, record):
                     "abs error <= {:g} x scale)".format(metrics.FP32_MIN_SNR_DB, metrics.FP32_MAX_ABS_REL))
 
 
-def evaluate(folder, record, precision):
+def evaluate(folder, record, precision, runner=None):
     """Worst figures over the outputs at ``precision`` (fp16 is the evaluator's emulation of
     GPU / Neural Engine arithmetic), with the first layer holding inf/NaN: a dict, or one
-    with ``not_measured`` naming why the evaluator could not run."""
-    import coreml_reference
+    with ``not_measured`` naming why the evaluator could not run. ``runner``: as ``verify``'s
+    (no per-layer trace then)."""
+    from backends.base import NotEmulated
     inputs, golden = artifacts.read_golden(folder)
     watcher = FirstNonFinite()
+    path = os.path.join(folder, record["artifact"])
     try:
-        outputs = coreml_reference.predict(os.path.join(folder, record["artifact"]), inputs,
-                                           precision=precision, trace=watcher)
+        if runner is None:
+            outputs = in_host(path, inputs, precision, trace=watcher)
+        else:
+            outputs = runner(path, inputs, precision)
+    except NotEmulated as e:
+        return {"not_measured": str(e)}
     except Exception as e:  # noqa: BLE001
         return {"not_measured": "reference evaluator: {}: {}".format(type(e).__name__, e)}
     worst = _worst(outputs, golden, precision)

@@ -63,7 +63,7 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
     from backends.runner import route_dir
     from bench.artifacts import conversion_summary
     from bench.verify import evaluate
-    from coreml_routes.conversions import convert_route
+    from coreml_routes.conversions import artifact_runner, convert_route
     from coreml_routes.errors import UserError
     try:
         record = convert_route(request, backend, out_root, hooks=hooks, host=host, variant=variant)
@@ -74,7 +74,8 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
            "verified": record.get("verified"), "torch_drift": record.get("torch_drift"),
            "fp32": {}, "fp16": {}, "size_bytes": record.get("file_bytes"),
            "seconds": conversion_summary(record)["seconds"] if record.get("seconds") else None,
-           "toolchain": record.get("toolchain"), "spec_version": record.get("spec_version"),
+           "toolchain": record.get("toolchain"), "runtime": backend.runtime,
+           "spec_version": record.get("spec_version"),
            "model_type": record.get("spec_type"),
            "layers_ops": record.get("layer_count", record.get("op_count"))}
     if record["status"] == "ok":
@@ -82,7 +83,7 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
         row["fp32"] = {"snr_db": verified.get("worst_snr_db"),
                        "max_abs_error": verified.get("max_abs_error")}
         folder = route_dir(out_root, request.name, backend.name, variant)
-        row["fp16"] = evaluate(folder, record, "fp16")
+        row["fp16"] = evaluate(folder, record, "fp16", artifact_runner(backend))
         row["target"] = rules.target_of(row)
         row["folder"] = folder
         row["variant"] = variant

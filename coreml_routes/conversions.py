@@ -115,16 +115,30 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
         raise UserError(str(e).replace("error: ", "", 1))
     if record.get("status") == "ok":
         check(route_dir(out_root, request.name, backend.name, variant), record, host,
-              request.weights)
+              request.weights, artifact_runner(backend, python))
     return record
 
 
-def check(folder, record, host, weights):
+def artifact_runner(backend, python=None):
+    """None for an artifact the host's evaluator opens itself; else a runner into the route's
+    env (``python``, default: the route's provisioned env) for ``bench.verify``."""
+    if backend.runs_in_host:
+        return None
+    from backends.artifact_run import run_in_env
+    from coreml_routes.envs import child_env, env_python
+    python = python or env_python(backend, provision=False)
+
+    def run(path, inputs, precision):
+        return run_in_env(python, backend.name, path, inputs, precision, env=child_env())
+    return run
+
+
+def check(folder, record, host, weights, runner=None):
     """Add ``verified`` and ``torch_drift`` (``host``: a dict from ``host_reference``, or a
     future of one, waited for only now) to the record and to its conversion.json."""
     from backends.base import write_json_atomic
     from bench.verify import torch_drift, verify
-    record["verified"] = verify(folder, record)
+    record["verified"] = verify(folder, record, runner)
     host = host.result() if hasattr(host, "result") else host
     record["torch_drift"] = torch_drift(folder, host or {})
     record["weights"] = weights
