@@ -31,11 +31,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     import numpy as np
     import backends
-    from backends.base import last_line, read_json
+    from backends.base import last_line
+    from backends.builds import as_record, read_arrays, read_record
     backend = backends.get(args.route)
-    record = read_json(os.path.join(os.path.dirname(args.artifact), "conversion.json"), {})
-    with np.load(args.inputs, allow_pickle=False) as data:
-        inputs = dict((k, data[k]) for k in data.files)
+    record = read_record(os.path.dirname(os.path.abspath(args.artifact))) or as_record({})
+    inputs, _ = read_arrays(args.inputs)
     try:
         outputs = backend.run_artifact(args.artifact, record, inputs, args.precision)
     except Exception as e:  # noqa: BLE001 — the host decides what the failure means
@@ -54,9 +54,10 @@ def run_in_env(python, route, artifact, inputs, precision="fp32", env=None, time
     returns {output name: array}. The child's error comes back as the same class when the
     evaluator or ``backends.base`` defines it (ShapeError, UnsupportedError, NotEmulated...)."""
     import numpy as np
+    from backends.builds import write_arrays
     with tempfile.TemporaryDirectory(prefix="coreml-routes-run-") as tmp:
         given, got = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
-        np.savez(given, **dict(inputs))
+        write_arrays(given, inputs)
         cmd = [python, "-m", "backends.artifact_run", "--route", route, "--artifact", artifact,
                "--inputs", given, "--out", got, "--precision", precision]
         try:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import json
-import os
 import time
 from collections import Counter
 
@@ -204,28 +202,3 @@ class OpsSeen(object):
 @contextlib.contextmanager
 def _watch_nothing():
     yield OpsSeen()
-
-
-def write_json_atomic(path, data):
-    """Write JSON so that a reader sees the old file or the new one, never half of one."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_text_atomic(path, text):
-    """Write ``text`` so that a reader sees the old file or the new one, never half of one."""
-    tmp = "{}.tmp-{}".format(path, os.getpid())
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def read_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (IOError, OSError, ValueError):
-        return default

@@ -18,8 +18,8 @@ import sys
 import time
 
 import backends
-from backends import variants
-from backends.base import read_json, write_json_atomic
+from backends import builds, variants
+from backends.builds import read_json, write_json_atomic
 from backends.runner import BadInput, convert_isolated, interrupts_once
 
 RESULTS_SCHEMA = 1
@@ -61,7 +61,7 @@ def convert_all(args):
     progress = Progress(len(jobs))
     try:
         for done, (route, variant, model) in enumerate(jobs, 1):
-            name = variants.folder_name(route, variant)
+            name = builds.folder_name(route, variant)
             progress.start("{} {}".format(name, model))
             start = time.time()
             try:

@@ -28,7 +28,9 @@ def main(argv=None):
     import numpy as np
     import torch
     from backends import sources
+    from collections import OrderedDict
     from backends.base import Untimed, last_line
+    from backends.builds import write_arrays
     try:
         loaded = sources.load(sources.parse(args.model), Untimed(), args.samples,
                               args.inputs, args.weights)
@@ -38,10 +40,9 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 — the user's model: any failure is reported, not raised
         sys.stderr.write("{}: {}\n".format(type(e).__name__, last_line(str(e))))
         return 1
-    arrays = dict(("input:" + k, v) for k, v in loaded.inputs.items())
-    arrays.update(("output:{}".format(i), o.detach().numpy()) for i, o in enumerate(outputs))
-    arrays["torch_version"] = np.array(torch.__version__)
-    np.savez(args.out, **arrays)
+    write_arrays(args.out, loaded.inputs,
+                 OrderedDict((str(i), o.detach().numpy()) for i, o in enumerate(outputs)),
+                 torch_version=np.array(torch.__version__))
     if args.state:
         inner = getattr(loaded.module, "inner", loaded.module)
         np.savez(args.state, **dict((k, v.detach().numpy()) for k, v in inner.state_dict().items()))

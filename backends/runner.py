@@ -14,15 +14,12 @@ import subprocess
 import sys
 import threading
 
-from backends.base import BadInput, last_line, read_json, write_json_atomic
-from backends.variants import folder_name
-from backends.worker import EXIT_BAD_INPUT, PROGRESS_FILE
+from backends.base import BadInput, last_line
+from backends.builds import (FAILED_RECORD, OK, PROGRESS, ConversionRecord, read_record,
+                             route_dir, write_record)
+from backends.worker import EXIT_BAD_INPUT
 
 DEFAULT_TIMEOUT = 1800
-
-
-def route_dir(out_root, model, route, variant=None):
-    return os.path.join(out_root, model, folder_name(route, variant))
 
 
 def convert_isolated(python, route, model, out_root, samples=32000, weights=None, hooks=None,
@@ -79,11 +76,11 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         remove_if_empty(created)
         raise
 
-    record = read_json(os.path.join(staging, "conversion.json"))
-    if record is None or code != 0 and record.get("status") == "ok":
+    record = read_record(staging)
+    if record is None or code != 0 and record.ok:
         record = crash_record(route, name, samples, staging, code, stderr)
-        record["variant"] = variant
-    if record.get("status") != "ok" and code not in (0, 1):
+        record.variant = variant
+    if not record.ok and code not in (0, 1):
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
     return record
@@ -167,7 +164,7 @@ def crash_record(route, model, samples, staging, code, stderr):
     """The child died without writing its record: a signal, a timeout or an uncaught error."""
     stage = None
     try:
-        with open(os.path.join(staging, PROGRESS_FILE)) as f:
+        with open(os.path.join(staging, PROGRESS)) as f:
             stage = f.read().strip() or None
     except (IOError, OSError):
         pass
@@ -177,9 +174,8 @@ def crash_record(route, model, samples, staging, code, stderr):
         error = "converter process killed by signal {} ({})".format(-code, signal_name(-code))
     else:
         error = "converter process exited with code {}: {}".format(code, last_line(stderr))
-    record = {"schema": 1, "route": route, "model": model, "samples": samples,
-              "status": "failed", "stage": stage, "error": error, "exit_code": code,
-              "stderr_tail": tail(stderr)}
+    record = ConversionRecord(route=route, model=model, samples=samples, stage=stage, error=error)
+    record.update({"exit_code": code, "stderr_tail": tail(stderr)})
     if code is not None and code < 0:
         record["signal"] = signal_name(-code)
     return record
@@ -190,24 +186,24 @@ def record_failure(out_root, name, route, stage, error, **facts):
     install), published like any failed conversion."""
     final = route_dir(out_root, name, route)
     staging = os.path.join(os.path.dirname(final), ".{}.staging-{}".format(route, os.getpid()))
-    record = dict(facts, schema=1, route=route, model=name, status="failed", stage=stage,
-                  error=error)
+    record = ConversionRecord(route=route, model=name, stage=stage, error=error)
+    record.update(facts)
     publish(staging, final, record)
     return record
 
 
 def publish(staging, final, record):
     os.makedirs(staging, exist_ok=True)
-    progress = os.path.join(staging, PROGRESS_FILE)
+    progress = os.path.join(staging, PROGRESS)
     if os.path.exists(progress):
         os.remove(progress)
-    earlier = read_json(os.path.join(final, "conversion.json"))
-    if record["status"] != "ok" and (earlier or {}).get("status") == "ok":
+    earlier = read_record(final)
+    if record.status != OK and earlier is not None and earlier.ok:
         # Keep the earlier conversion; put this failure beside it.
-        write_json_atomic(os.path.join(final, "conversion.failed.json"), record)
+        write_record(final, record, FAILED_RECORD)
         shutil.rmtree(staging, ignore_errors=True)
         return
-    write_json_atomic(os.path.join(staging, "conversion.json"), record)
+    write_record(staging, record)
     retired = final + ".old-{}".format(os.getpid())
     if os.path.exists(final):
         os.rename(final, retired)

@@ -182,15 +182,10 @@ def _load_strict(module, arrays, where):
 
 def _read_inputs(path):
     """input:<name> arrays in order, and output:<name> arrays when the host preset them."""
-    import numpy as np
-    inputs, golden = OrderedDict(), OrderedDict()
+    from backends.builds import read_arrays
     if not path:
-        return inputs, golden
-    with np.load(path, allow_pickle=False) as data:
-        for key in data.files:
-            kind, _, name = key.partition(":")
-            (inputs if kind == "input" else golden)[name] = data[key]
-    return inputs, golden
+        return OrderedDict(), OrderedDict()
+    return read_arrays(path)
 
 
 def flatten_outputs(value):

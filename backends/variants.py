@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-SEPARATOR = "+"
-
 # What each variant is, for --help and the tables.
 SUMMARIES = OrderedDict([
     ("fp32", "ML Program typed float32 (compute_precision=FLOAT32)"),
@@ -41,17 +39,6 @@ def _register(table, name):
         table[name] = fn
         return fn
     return wrap
-
-
-def folder_name(route, variant=None):
-    """``v9`` or ``v9+lut4``."""
-    return route + SEPARATOR + variant if variant else route
-
-
-def split(name):
-    """``v9+lut4`` -> ("v9", "lut4"); ``v9`` -> ("v9", None)."""
-    route, _, variant = name.partition(SEPARATOR)
-    return route, variant or None
 
 
 def check(backend, variant):

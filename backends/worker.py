@@ -30,9 +30,9 @@ import sys
 import traceback
 
 from backends.base import BadInput
+from backends.builds import PROGRESS as PROGRESS_FILE
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-PROGRESS_FILE = ".stage"
 
 
 def main(argv=None):
@@ -55,13 +55,14 @@ def main(argv=None):
     except BadInput as e:
         sys.stderr.write("error: {}\n".format(e))
         return EXIT_BAD_INPUT
-    return EXIT_OK if record["status"] == "ok" else EXIT_FAILED
+    return EXIT_OK if record.ok else EXIT_FAILED
 
 
 def run(args):
     import backends
     from backends import sources
-    from backends.base import ConversionError, Stages, write_json_atomic
+    from backends.base import ConversionError, Stages
+    from backends.builds import ConversionRecord, OK, write_record
 
     from backends import variants
     variant = getattr(args, "variant", None)
@@ -76,39 +77,40 @@ def run(args):
         raise BadInput("route {} is not applicable: {}".format(backend.name, not_applicable))
     os.makedirs(args.out, exist_ok=True)
     stages = Stages(os.path.join(args.out, PROGRESS_FILE))
-    record = {"schema": 1, "route": args.route, "model": args.name or source.default_name,
-              "source": {"kind": source.kind, "spec": args.model}, "samples": args.samples,
-              "submodule": getattr(args, "submodule", None),
-              "weights": "checkpoint" if args.weights else "seeded", "artifact": backend.artifact,
-              "hooks": os.path.basename(args.hooks) if args.hooks else None, "variant": variant,
-              "status": "failed", "stage": None, "error": None, "seconds": stages.seconds}
+    record = ConversionRecord(
+        route=args.route, model=args.name or source.default_name,
+        source={"kind": source.kind, "spec": args.model}, samples=args.samples,
+        submodule=getattr(args, "submodule", None),
+        weights="checkpoint" if args.weights else "seeded", artifact=backend.artifact,
+        hooks=os.path.basename(args.hooks) if args.hooks else None, variant=variant,
+        seconds=stages.seconds)
     with stages("load_toolchain"):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
-    record["toolchain"] = dict(versions, python=platform.python_version())
+    record.toolchain = dict(versions, python=platform.python_version())
 
     seen = None
     try:
         job = prepare_job(args, backend, source, stages)
         job.variant = variant
-        record["golden_source"] = job.golden_source
+        record.golden_source = job.golden_source
         with backend.watch_ops() as seen:
             extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
             record.update(backend.inspect(os.path.join(args.out, backend.artifact)))
-        record["compute_units"] = backend.compute_units(record)
-        record["status"] = "ok"
+        record.compute_units = backend.compute_units(record)
+        record.status = OK
         if getattr(args, "intermediates", None):
             record["intermediates"] = save_intermediates(backend, job, stages, args.intermediates)
     except ConversionError as e:
-        record["stage"], record["error"] = e.stage, str(e)
+        record.stage, record.error = e.stage, str(e)
         record["traceback"] = traceback.format_exc(limit=-8)
         record["failed_op"] = failed_op(e)
     if seen is not None:
         record["converter_ops"] = dict(seen.counts)
         if not getattr(args, "submodule", None):
             warn_unused_hooks(backend, job, seen, record)
-    write_json_atomic(os.path.join(args.out, "conversion.json"), record)
+    write_record(args.out, record)
     _remove(os.path.join(args.out, PROGRESS_FILE))
     return record
 
@@ -154,7 +156,7 @@ def prepare_job(args, backend, source, stages):
         scripted = None
     job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
     with stages("golden"):
-        job.golden_source = write_golden(job, os.path.join(args.out, "golden.npz"), loaded.golden)
+        job.golden_source = write_golden(job, args.out, loaded.golden)
     return job
 
 
@@ -217,11 +219,11 @@ def _describe_op(obj):
             "outputs": [o if isinstance(o, str) else str(getattr(o, "name", o)) for o in outputs]}
 
 
-def write_golden(job, path, preset=None):
+def write_golden(job, folder, preset=None):
     """golden.npz: the inputs and the outputs of this env's PyTorch (or ``preset`` outputs,
     computed by the host for an ONNX file). Returns where the outputs came from."""
-    import numpy as np
-    arrays = dict(("input:" + k, v) for k, v in job.inputs.items())
+    from collections import OrderedDict
+    from backends import builds
     if preset:
         outputs, where = [preset[k] for k in preset], "onnxruntime (host)"
         job.output_names = job.output_names or list(preset)
@@ -238,10 +240,8 @@ def write_golden(job, path, preset=None):
     if len(job.output_names) != len(outputs):
         raise ValueError("the model returns {} output(s), but {} name(s) were given ({})".format(
             len(outputs), len(job.output_names), ", ".join(job.output_names)))
-    for name, value in zip(job.output_names, outputs):
-        arrays["output:" + name] = value
     job.output_shapes = [tuple(o.shape) for o in outputs]
-    np.savez(path, **arrays)
+    builds.write_golden(folder, job.inputs, OrderedDict(zip(job.output_names, outputs)))
     return where
 
 

@@ -4,14 +4,13 @@ An artifact is named by its folder: a route (``v9``, the route's default) or a r
 variant (``v9+lut4``, see ``backends.variants``). ``variants(build_dir, model)`` lists them."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 
-from backends.variants import split
+from backends import builds
+from backends.builds import split_folder_name as split
 
 
 @dataclass
@@ -43,7 +42,7 @@ def variants(build_dir, model, route=None):
     folder = os.path.join(build_dir, model)
     try:
         names = [n for n in os.listdir(folder) if not n.startswith(".")
-                 and os.path.isfile(os.path.join(folder, n, "conversion.json"))]
+                 and os.path.isfile(builds.record_path(os.path.join(folder, n)))]
     except OSError:
         return []
     routes, kinds = list(backends.all_routes()), list(SUMMARIES)
@@ -64,7 +63,7 @@ def require_any(build_dir, models, routes):
     ``build_dir``: a bench that finds nothing at all was pointed at the wrong place."""
     for model in models:
         for route in routes:
-            if os.path.isfile(os.path.join(build_dir, model, route, "conversion.json")):
+            if os.path.isfile(builds.record_path(os.path.join(build_dir, model, route))):
                 return
     where = "{} does not exist".format(build_dir) if not os.path.isdir(build_dir) else \
         "no <model>/<route>/conversion.json in {} for {} x {}".format(
@@ -75,15 +74,13 @@ def require_any(build_dir, models, routes):
 def locate(build_dir, model, route):
     folder = os.path.join(build_dir, model, route)
     art = Artifact(model, route, folder)
-    record_path = os.path.join(folder, "conversion.json")
-    if not os.path.isfile(record_path):
-        art.reason = "missing: no conversion.json in {} (not converted yet?)".format(folder)
+    if not os.path.isfile(builds.record_path(folder)):
+        art.reason = "missing: no {} in {} (not converted yet?)".format(builds.RECORD, folder)
         return art
     try:
-        with open(record_path) as f:
-            art.record = json.load(f)
+        art.record = builds.load_record(folder)
     except (OSError, ValueError) as e:
-        art.reason = "unreadable conversion.json: {}".format(e)
+        art.reason = "unreadable {}: {}".format(builds.RECORD, e)
         return art
     if art.record.get("status") != "ok":
         art.reason = "conversion failed at stage {}: {}".format(
@@ -93,19 +90,11 @@ def locate(build_dir, model, route):
     if not art.record.get("artifact") or not os.path.exists(path):
         art.reason = "missing: conversion.json says ok but {} is not there".format(path)
         return art
-    if not os.path.isfile(os.path.join(folder, "golden.npz")):
-        art.reason = "missing: no golden.npz in {}".format(folder)
+    if not os.path.isfile(builds.golden_path(folder)):
+        art.reason = "missing: no {} in {}".format(builds.GOLDEN, folder)
         return art
     art.model_path = path
     return art
-
-
-def read_golden(folder):
-    """golden.npz -> (inputs, outputs), each {name: array}."""
-    with np.load(os.path.join(folder, "golden.npz"), allow_pickle=False) as data:
-        inputs = {k[len("input:"):]: data[k] for k in data.files if k.startswith("input:")}
-        outputs = {k[len("output:"):]: data[k] for k in data.files if k.startswith("output:")}
-    return inputs, outputs
 
 
 CONVERTER_STAGES = ("export", "trace", "load", "convert", "compress", "save")

@@ -20,6 +20,8 @@ import sys
 import time
 import warnings
 
+from backends import builds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -80,7 +82,6 @@ def timed(call):
 
 def load_routes(build, model):
     """{route: {"call", "inputs"}} for every artifact the evaluator can load, plus skips."""
-    import numpy as np
     from coreml_reference.loader import load
     folder = os.path.join(build, model)
     routes, skipped = {}, []
@@ -88,7 +89,7 @@ def load_routes(build, model):
         return routes, [("*", "{} does not exist".format(folder))]
     for route in sorted(os.listdir(folder)):
         artifact = find_artifact(os.path.join(folder, route))
-        golden = os.path.join(folder, route, "golden.npz")
+        golden = builds.golden_path(os.path.join(folder, route))
         if artifact is None or not os.path.exists(golden):
             skipped.append((route, "no model artifact / golden.npz"))
             continue
@@ -98,8 +99,7 @@ def load_routes(build, model):
         except Exception as error:                 # noqa: BLE001
             skipped.append((route, "{}: {}".format(type(error).__name__, error)))
             continue
-        with np.load(golden) as data:
-            inputs = {k[len("input:"):]: data[k] for k in data.files if k.startswith("input:")}
+        inputs = builds.read_golden(os.path.join(folder, route))[0]
         routes[route] = {"call": (lambda run=run, loaded=loaded, inputs=inputs: run(loaded, inputs)),
                          "inputs": inputs}
     return routes, skipped

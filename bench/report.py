@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from backends.base import write_text_atomic
+from backends.builds import write_text_atomic
 from bench.cells import (accuracy_text, count_text, device_text, latency_text, measured,
                          one_line, runs_text, size_text, timing_text, why)
 from bench.artifacts import compute_units, converter_seconds
@@ -20,7 +20,8 @@ def routes_of(model, hosts, conversions):
     found = [r for r, data in conversions.items() if model in data.get("models", {})]
     for doc in hosts:
         found += [r for r in doc.get("rows", {}).get(model, {}) if r not in found]
-    from backends.variants import SUMMARIES, split
+    from backends.builds import split_folder_name as split
+    from backends.variants import SUMMARIES
     order, kinds = list(backends.all_routes()), list(SUMMARIES)   # history reads left to right
 
     def key(name):
@@ -148,7 +149,8 @@ def model_table(model, hosts, conversions):
 def variants_table(model, hosts, conversions):
     """Every artifact of ``model`` (each route's default and its variants) side by side:
     what users ship, how big, where it may run, and how far from PyTorch."""
-    from backends.variants import SUMMARIES, split
+    from backends.builds import split_folder_name as split
+    from backends.variants import SUMMARIES
     names = routes_of(model, hosts, conversions)
     if not any("+" in n for n in names):
         return None

@@ -27,7 +27,7 @@ import re
 import subprocess
 import sys
 
-from backends.base import write_text_atomic
+from backends.builds import write_text_atomic
 
 SCHEMA = 1
 KIND = "bench-host"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from backends import builds
 from bench import accuracy, artifacts, latency, macos, results, static
 from bench.macos import not_measured
 from bench.stats import MODELBENCH
@@ -84,7 +85,7 @@ def baselines(model, build_dir, routes, repeat, warmup):
         out["onnxruntime_cpu"] = not_measured("no ONNX file: {} route {}".format(ORT_ROUTE, onnx.reason))
     else:
         onnx_path = os.path.join(onnx.folder, onnx.record.get("onnx_file") or "model.onnx")
-        onnx_inputs, onnx_golden = artifacts.read_golden(onnx.folder)
+        onnx_inputs, onnx_golden = builds.read_golden(onnx.folder)
         out["onnxruntime_cpu"] = _cell(lambda: latency.onnxruntime_cpu(
             onnx_path, onnx_inputs, repeat, warmup, golden=onnx_golden), "onnxruntime")
     return out
@@ -99,7 +100,7 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
         return row
     record = art.record
     row.update(status="ok", reason=None)
-    inputs, golden = artifacts.read_golden(art.folder)
+    inputs, golden = builds.read_golden(art.folder)
     facts = {"file_bytes": record.get("file_bytes"), "spec_type": record.get("spec_type"),
              "layer_count": record.get("layer_count"), "op_count": record.get("op_count"),
              "compute_precision": record.get("compute_precision"),
@@ -131,9 +132,9 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
 def _any_golden_inputs(build_dir, model, routes):
     import backends
     for route in list(routes) + [r for r in backends.all_routes() if r not in routes]:
-        path = os.path.join(build_dir, model, route, "golden.npz")
-        if os.path.isfile(path):
-            return artifacts.read_golden(os.path.dirname(path))[0]
+        folder = os.path.join(build_dir, model, route)
+        if os.path.isfile(builds.golden_path(folder)):
+            return builds.read_golden(folder)[0]
     return None
 
 

@@ -80,7 +80,6 @@ def _program_consts(program):
 def pytorch_facts(module, inputs):
     """-> parameter count (parameters + buffers, as the spec stores both) and MACs of one
     forward pass on ``inputs`` (a tuple of tensors)."""
-    import torch
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers() if b.is_floating_point())
     return {"parameters": {"count": int(params), "source": "PyTorch module parameters"},

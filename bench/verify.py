@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from bench import artifacts
+from backends import builds
 from bench.accuracy import FirstNonFinite, json_number
 from coreml_reference import metrics
 
@@ -32,7 +32,7 @@ def verify(folder, record, runner=None):
     only its route's env can run comes with a runner into that env)."""
     import coreml_reference
     from backends.base import NotEmulated
-    inputs, golden = artifacts.read_golden(folder)
+    inputs, golden = builds.read_golden(folder)
     path = os.path.join(folder, record["artifact"])
     try:
         outputs = (runner or in_host)(path, inputs, "fp32")
@@ -69,7 +69,7 @@ def evaluate(folder, record, precision, runner=None):
     with ``not_measured`` naming why the evaluator could not run. ``runner``: as ``verify``'s
     (no per-layer trace then)."""
     from backends.base import NotEmulated
-    inputs, golden = artifacts.read_golden(folder)
+    inputs, golden = builds.read_golden(folder)
     watcher = FirstNonFinite()
     path = os.path.join(folder, record["artifact"])
     try:
@@ -92,7 +92,7 @@ def torch_drift(folder, host):
     ``outputs`` in order and ``torch``), or why there is nothing to compare."""
     if host.get("outputs") is None:
         return {"not_measured": host.get("reason") or "no host PyTorch run"}
-    _, golden = artifacts.read_golden(folder)
+    _, golden = builds.read_golden(folder)
     if len(golden) != len(host["outputs"]):
         return {"not_measured": "host run returned {} outputs, the route {}".format(
             len(host["outputs"]), len(golden))}

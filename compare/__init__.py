@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from backends.variants import folder_name
+from backends.builds import folder_name
 from compare import rules
 
 SCHEMA = 1
@@ -60,7 +60,7 @@ def status_words(row):
 
 
 def route_row(request, backend, out_root, hooks, host, variant=None):
-    from backends.runner import route_dir
+    from backends.builds import route_dir
     from bench.artifacts import conversion_summary
     from bench.verify import evaluate
     from coreml_routes.conversions import artifact_runner, convert_route

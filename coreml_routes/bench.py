@@ -88,7 +88,8 @@ def run(args) -> int:
         raise UserError("unknown model {}; known models: {}, or a model id with a folder in {} "
                         "(convert or compare it first)".format(
                             ", ".join(repr(m) for m in unknown), ", ".join(zoo.MODELS), args.build))
-    from backends.variants import SUMMARIES, split
+    from backends.builds import split_folder_name as split
+    from backends.variants import SUMMARIES
     unknown = [r for r in routes if split(r)[0] not in known_routes
                or split(r)[1] not in (None,) + tuple(SUMMARIES)]
     if unknown:

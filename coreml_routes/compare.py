@@ -47,7 +47,7 @@ def register(subparsers):
 def run(args) -> int:
     import tempfile
     import backends
-    from backends.base import write_json_atomic
+    from backends.builds import write_json_atomic
     from compare import jobs_of, run_compare
     from compare.table import markdown, render
     from coreml_routes import model_args

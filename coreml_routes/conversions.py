@@ -32,6 +32,7 @@ def host_reference(request, tmp):
     """{"outputs": [arrays] or None, "torch": version, "reason": why not}; may set the
     request's shared weights (see ``needs_shared_weights``)."""
     from backends.base import last_line
+    from backends.builds import read_arrays
     from backends.runner import signal_name
     from backends.sources import ONNX
     from coreml_routes.envs import child_env
@@ -57,10 +58,10 @@ def host_reference(request, tmp):
         why = ("killed by signal {}".format(signal_name(-done.returncode)) if done.returncode < 0
                else last_line(done.stderr))
         return {"outputs": None, "reason": "the host's torch cannot run the model: {}".format(why)}
+    _, outputs = read_arrays(out)
     with np.load(out, allow_pickle=False) as data:
-        count = len([k for k in data.files if k.startswith("output:")])
-        outputs = [data["output:{}".format(i)] for i in range(count)]
         version = str(data["torch_version"])
+    outputs = list(outputs.values())
     if share:
         request.weights_npz = os.path.join(tmp, "initial_weights.npz")
         request.weights = "{}() as built by the host's torch {}, the same for every route".format(
@@ -92,7 +93,8 @@ def single_route_python(backend, request):
 def convert_route(request, backend, out_root, hooks=None, host=None, provision=True, variant=None):
     """The route's conversion record, checked; ``status`` ok / failed / not applicable.
     ``variant``: build that variant into ``<route>+<variant>/`` (``backends.variants``)."""
-    from backends.runner import BadInput, convert_isolated, record_failure, route_dir
+    from backends.builds import route_dir
+    from backends.runner import BadInput, convert_isolated, record_failure
     from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
     reason = backend.accepts(request.source)
     if reason:
@@ -136,11 +138,11 @@ def artifact_runner(backend, python=None):
 def check(folder, record, host, weights, runner=None):
     """Add ``verified`` and ``torch_drift`` (``host``: a dict from ``host_reference``, or a
     future of one, waited for only now) to the record and to its conversion.json."""
-    from backends.base import write_json_atomic
+    from backends.builds import write_record
     from bench.verify import torch_drift, verify
     record["verified"] = verify(folder, record, runner)
     host = host.result() if hasattr(host, "result") else host
     record["torch_drift"] = torch_drift(folder, host or {})
     record["weights"] = weights
-    write_json_atomic(os.path.join(folder, "conversion.json"), record)
+    write_record(folder, record)
     return record

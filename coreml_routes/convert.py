@@ -104,7 +104,7 @@ def run(args) -> int:
     from coreml_routes.conversions import (convert_route, host_reference, needs_shared_weights,
                                            require_applicable)
 
-    from backends.runner import route_dir
+    from backends.builds import route_dir
     backend = resolve_route(args)
     variant = variant_of(args, backend)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:

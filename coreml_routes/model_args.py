@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -123,13 +124,13 @@ def _zoo_request(args, source, samples, flags, tmp):
     request = ModelRequest(source, name, samples=samples, flags=flags,
                            input_note="the zoo's example input ({} samples)".format(samples))
     if args.inputs:   # e.g. a stress input: the zoo model fed the user's arrays
-        import numpy as np
+        from backends.builds import write_arrays
         arrays = read_inputs_npz(args.inputs)
         if sorted(arrays) != sorted(entry.inputs):
             raise UserError("--inputs {}: {} takes {}, the file holds {}".format(
                 args.inputs, entry.name, ", ".join(entry.inputs), ", ".join(arrays)))
         request.inputs_npz = os.path.join(tmp, "inputs.npz")
-        np.savez(request.inputs_npz, **dict(("input:" + k, arrays[k]) for k in entry.inputs))
+        write_arrays(request.inputs_npz, OrderedDict((k, arrays[k]) for k in entry.inputs))
         request.input_note = "--inputs {}".format(args.inputs)
         flags += ["--inputs", args.inputs]
     return request
@@ -168,24 +169,23 @@ def _user_request(args, source, tmp, flags):
         from coreml_routes import onnx_inputs
         arrays, golden = onnx_inputs.golden(source.path, arrays, int_range)
         outputs = outputs or list(golden)
-        arrays = _inputs_and_golden(arrays, golden, outputs)
+        golden = _named_golden(golden, outputs)
     else:
-        arrays = dict(("input:" + k, v) for k, v in arrays.items())
-    import numpy as np   # here, not at the top: `coreml-routes --help` stays fast
+        golden = None
+    from backends.builds import write_arrays   # here: `coreml-routes --help` stays fast
     path = os.path.join(tmp, "inputs.npz")
-    np.savez(path, **arrays)
+    write_arrays(path, arrays, golden)
     note = ("--inputs {}".format(args.inputs) if args.inputs else
             "--input " + " --input ".join(args.input) if args.input else "from the ONNX file's shapes")
     return ModelRequest(source, name, inputs_npz=path, outputs=outputs, flags=flags, input_note=note)
 
 
-def _inputs_and_golden(inputs, golden, outputs):
+def _named_golden(golden, outputs):
+    """onnxruntime's outputs under the names the user gave them."""
     if len(outputs) != len(golden):
         raise UserError("the ONNX file has {} outputs ({}), --output names {}".format(
             len(golden), ", ".join(golden), len(outputs)))
-    arrays = dict(("input:" + k, v) for k, v in inputs.items())
-    arrays.update(("output:" + name, value) for name, value in zip(outputs, golden.values()))
-    return arrays
+    return OrderedDict(zip(outputs, golden.values()))
 
 
 def parse_input_spec(spec):
@@ -235,13 +235,11 @@ def example_inputs(specs, int_range=DEFAULT_INT_RANGE):
 
 
 def read_inputs_npz(path):
-    import numpy as np
     if not os.path.isfile(path):
         raise UserError("--inputs file not found: {}".format(path))
+    from backends.builds import read_arrays
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k[len("input:"):] if k.startswith("input:") else k: data[k]
-                      for k in data.files if not k.startswith("output:")}
+        arrays, _ = read_arrays(path, plain_are_inputs=True)
     except Exception as e:  # noqa: BLE001 — not a zip, pickled objects, truncated ...
         raise UserError("--inputs {}: not a readable .npz of arrays ({})".format(path, e))
     if not arrays:

@@ -110,7 +110,6 @@ IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff")     # PNG, JPEG
 
 
 def read_inputs(path, loaded):
-    import numpy as np
     if os.path.isdir(path):
         raise UserError("--input {} is a directory; give an .npz or .wav file".format(path))
     if not os.path.isfile(path):
@@ -124,13 +123,12 @@ def read_inputs(path, loaded):
     if not magic.startswith(NPZ_MAGIC):
         raise UserError("--input {} is not an .npz, .wav or image file (expected arrays saved "
                         "with numpy.savez, RIFF/WAVE audio, or PNG / JPEG)".format(path))
+    from backends.builds import read_arrays
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays, _ = read_arrays(path, plain_are_inputs=True)
     except Exception as e:
         raise UserError("cannot read {} as .npz: {}".format(path, e))
-    prefixed = {k[len("input:"):]: v for k, v in arrays.items() if k.startswith("input:")}
-    return prefixed or arrays
+    return arrays
 
 
 # Core ML multi-array types (FeatureTypes.proto ArrayFeatureType.ArrayDataType) -> numpy.
@@ -199,11 +197,11 @@ def image_inputs(path, loaded):
 
 def model_sample_rate(model_path, default=32000):
     """The zoo model's rate, from the conversion record beside the model file."""
-    from backends.base import read_json
+    from backends.builds import read_record
     import zoo
-    record = read_json(os.path.join(os.path.dirname(os.path.abspath(model_path)), "conversion.json")) or {}
+    record = read_record(os.path.dirname(os.path.abspath(model_path)))
     try:
-        return zoo.get(record.get("model", "")).sample_rate
+        return zoo.get(record.model if record else "").sample_rate
     except zoo.ZooError:
         return default
 
@@ -212,9 +210,9 @@ def golden_for(model_path, inputs):
     """PyTorch's outputs from golden.npz beside the model, only when it was made from these
     very inputs: {name: array}, or None."""
     import numpy as np
-    from bench.artifacts import read_golden
+    from backends.builds import golden_path, read_golden
     folder = os.path.dirname(os.path.abspath(model_path))
-    if not os.path.exists(os.path.join(folder, "golden.npz")):
+    if not os.path.exists(golden_path(folder)):
         return None
     golden_inputs, outputs = read_golden(folder)
     for name, value in inputs.items():

@@ -5,8 +5,9 @@ import os
 import tempfile
 
 
-from backends.base import write_json_atomic
-from backends.runner import convert_isolated, route_dir
+from backends.builds import write_json_atomic
+from backends.builds import route_dir
+from backends.runner import convert_isolated
 from diagnose import divergence, failure
 
 
@@ -78,7 +79,7 @@ def module_tree(model, samples, inputs, weights):
 
 
 def evaluate(folder, record, precision):
-    from bench.artifacts import read_golden
+    from backends.builds import read_golden
     from coreml_reference import load
     model_path = os.path.join(folder, record["artifact"])
     spec = load(model_path).spec

@@ -19,13 +19,14 @@ class ExportError(ValueError):
 def export(folder, out=None):
     """Write the package into ``out`` (default ``folder/xctest``), replacing an earlier
     export there but nothing else; -> the facts written to ``parity.json``."""
+    from backends import builds
     from bench import accuracy, artifacts
     folder = os.path.normpath(folder)
     if not os.path.exists(folder):
         raise ExportError("{} does not exist; expected a build folder BUILD/<model>/<route>".format(folder))
     if not os.path.isdir(folder):
         raise ExportError("{} is not a directory; expected a build folder BUILD/<model>/<route>".format(folder))
-    if not os.path.isfile(os.path.join(folder, "conversion.json")):
+    if not os.path.isfile(builds.record_path(folder)):
         raise ExportError("{} is not a build folder (no conversion.json); expected BUILD/<model>/<route>, "
                           "e.g. build/pann_mobilenetv1/v4".format(folder))
     parent, route = os.path.split(folder)
@@ -36,7 +37,7 @@ def export(folder, out=None):
         raise ExportError("{}: {}; nothing to export".format(folder, reason))
     out = os.path.normpath(out or os.path.join(folder, "xctest"))
     _check_out(out)
-    inputs, golden = artifacts.read_golden(art.folder)
+    inputs, golden = builds.read_golden(art.folder)
     if not golden:
         raise ExportError("{}: golden.npz holds no outputs to compare".format(folder))
     fp16 = accuracy.reference_accuracy(art.model_path, inputs, golden, "fp16")

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from backends import builds
 from bench import artifacts
 from coreml_reference import metrics
 
@@ -24,7 +25,7 @@ def converted(model, route):
         hint = " (set COREML_ROUTES_BUILD or run the route's tox env)" \
             if art.reason.startswith("missing") else ""
         pytest.skip("{}/{}: {}{}".format(model, route, art.reason, hint))
-    inputs, golden = artifacts.read_golden(art.folder)
+    inputs, golden = builds.read_golden(art.folder)
     return art.model_path, inputs, golden
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import parity
+from backends import builds
 from bench import accuracy, artifacts, report
 from coreml_routes import cli
 from parity import golden_json, swift, tolerance
@@ -131,7 +132,7 @@ def test_tolerances_are_the_reports_fp16_figures_times_the_factor(tmp_path):
     fp16 = row["reference"]["fp16"]
     out = tmp_path / "pkg"
     facts = parity.export(os.path.join(BUILD, model, route), str(out))
-    _, golden = artifacts.read_golden(os.path.join(BUILD, model, route))
+    _, golden = builds.read_golden(os.path.join(BUILD, model, route))
     for name, figure in fp16["outputs"].items():
         shown = figure["max_abs_error"]
         assert facts["outputs"][name]["fp16_max_abs_error"] == shown

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backends import builds
 from backends import variants
 from bench import artifacts, report
 from bench.run import artifact_names
@@ -36,13 +37,6 @@ def test_unavailable_variants_are_one_error_line(args, words, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_folder_names():
-    assert variants.folder_name("v9", "lut4") == "v9+lut4"
-    assert variants.folder_name("v9-export") == "v9-export"
-    assert variants.split("v9-export+fp32") == ("v9-export", "fp32")
-    assert variants.split("v3") == ("v3", None)
-
-
 def test_compute_units_follow_apples_typed_execution_rules():
     assert variants.compute_units("mlProgram", "fp32") == ["CPU", "GPU"]
     assert variants.compute_units("mlProgram", "fp16") == ["CPU", "GPU", "NE"]
@@ -53,7 +47,7 @@ def fake_build(root, names, model="m"):
     for name in names:
         folder = root / model / name
         folder.mkdir(parents=True)
-        route, variant = variants.split(name)
+        route, variant = builds.split_folder_name(name)
         (folder / "conversion.json").write_text(json.dumps({
             "status": "ok", "route": route, "variant": variant, "spec_type": "mlProgram",
             "compute_precision": "fp32" if variant == "fp32" else "fp16", "file_bytes": 1000}))
