@@ -16,6 +16,7 @@ from collections import OrderedDict
 # What each variant is, for --help and the tables.
 SUMMARIES = OrderedDict([
     ("fp32", "ML Program typed float32 (compute_precision=FLOAT32)"),
+    ("fp16", "program typed float16: module and inputs cast to float16 before export (coreai)"),
     ("fp16w", "NeuralNetwork weights stored as float16 (quantize_weights nbits=16)"),
     ("lin8", "8-bit linear weights (per output channel)"),
     ("lut4", "4-bit look-up table (16 uniform palette entries)"),

@@ -1,0 +1,128 @@
+"""coreai: torch.export -> coreai-torch 0.4.3 -> Core AI asset (.aimodel), Apple, 2026.
+
+The default artifact is what coreai-torch gives users: the program keeps the exported
+program's dtypes, so a float32 module becomes a float32 program. coreai-torch has no
+precision option (``TorchConverter`` takes only a debug-info mode); a program's precision is
+the dtype of the module it is given. Variant ``fp16`` is therefore what Apple's own export
+scripts (apple/coreai-models, ``--dtype float16``) do for devices: the module and its float
+inputs cast to float16 before ``torch.export``.
+
+Checked on Linux by Apple's own Core AI interpreter (coreai-core), not by our evaluator:
+``run_artifact`` runs the asset as typed. Specialization for CPU / GPU / Neural Engine
+exists only on macOS 27+, so which unit runs which op is decided there, not here.
+Hook point: none wired (coreai-torch's ``register_torch_lowering`` exists; see the report).
+"""
+from __future__ import annotations
+
+import os
+
+from backends.base import Backend, ConversionError, NotEmulated
+from backends.sources import ONNX, TORCHSCRIPT
+
+PLACEMENT = ("decided when the asset is specialized on the device (macOS / iOS 27+): "
+             "coreai-core offers CPU, GPU and Neural Engine compute unit kinds; no placement "
+             "rules are published for Linux to reproduce")
+
+
+class CoreAI(Backend):
+    name = "coreai"
+    env = "coreai"
+    python = "3.11"
+    artifact = "model.aimodel"
+    summary = "torch.export -> coreai-torch 0.4.3 (Apple Core AI .aimodel, program typed as the module)"
+    runtime = "Core AI"
+    runs_in_host = False
+    variants = ("fp16",)
+
+    def accepts(self, source):
+        if source.kind == ONNX:
+            return "coreai-torch converts torch.export programs of a PyTorch module, not ONNX files"
+        if source.kind == TORCHSCRIPT:
+            return ("a TorchScript archive has no Python module for torch.export, which "
+                    "coreai-torch converts from: give the model's Python code instead")
+        return None
+
+    def load_toolchain(self):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # "validated with torch<=2.13.0"
+            import coreai
+            import coreai_torch
+            import torch
+        return {"coreai-torch": coreai_torch.__version__, "coreai-core": _core_version(coreai),
+                "torch": torch.__version__}
+
+    def capture(self, job):
+        """The torch.export program coreai-torch converts, decomposed by its own table
+        (the module in float16 for variant fp16)."""
+        import torch
+        from coreai_torch import get_decomp_table
+        module, args = job.module, job.torch_inputs()
+        if job.variant == "fp16":
+            module, args = _as_half(module, args)
+        program = torch.export.export(module, args)
+        return program.run_decompositions(get_decomp_table())
+
+    def convert(self, job, stages):
+        from pathlib import Path
+        from coreai_torch import TorchConverter
+        with stages("export"):
+            program = self.capture(job)
+        with stages("convert"):
+            try:
+                converter = TorchConverter(mode=TorchConverter.Mode.RELEASE)
+                converter.add_exported_program(program, input_names=list(job.inputs),
+                                               output_names=list(job.output_names))
+                ai_program = converter.to_coreai()
+            except Exception as e:   # the converter's reason, whole: its messages span lines
+                raise ConversionError("convert", _reason(e))
+        with stages("save"):
+            ai_program.save_asset(Path(os.path.join(job.out_dir, self.artifact)))
+        return {"converter_mode": "release"}
+
+    def inspect(self, path):
+        from backends.coreai_program import facts
+        out = facts(path)
+        out["compute_precision"] = out["program_precision"]
+        out["compute_unit_placement"] = PLACEMENT
+        return out
+
+    def compute_units(self, record):
+        """Every kind coreai-core can specialize for; which one runs what is decided on the
+        device (``compute_unit_placement`` in the record says so)."""
+        return ["CPU", "GPU", "NE"]
+
+    def run_artifact(self, path, record, inputs, precision="fp32"):
+        from backends.coreai_program import run
+        typed = record.get("compute_precision") or record.get("program_precision")
+        if precision == "fp16" and typed != "fp16":
+            raise NotEmulated(
+                "Core AI's Linux interpreter runs the program as typed ({}); what a GPU or "
+                "Neural Engine specialization computes in is decided on macOS 27+, which this "
+                "host cannot run".format(typed or "type unknown"))
+        # fp32 asked of an fp16-typed program, or fp16 of one: the interpreter runs it as typed.
+        return run(path, inputs)
+
+
+def _as_half(module, args):
+    import copy
+    import torch
+    half = copy.deepcopy(module).to(torch.float16)
+    return half, tuple(a.to(torch.float16) if a.is_floating_point() else a for a in args)
+
+
+def _reason(error):
+    """The converter's message on one line (coreai-torch's span several: the ops, then advice)."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return "{}: {}".format(type(error).__name__, text or repr(error))
+
+
+def _core_version(coreai):
+    try:
+        from importlib.metadata import version
+        return version("coreai-core")
+    except Exception:   # noqa: BLE001 — a version string is a nicety
+        return getattr(coreai, "__version__", "unknown")
+
+
+BACKEND = CoreAI()
