@@ -42,7 +42,7 @@ def main(argv=None):
                      for variant in route_variants(backends.get(route), args.variants)]
         for model in args.models:
             zoo.get(model)
-    except (backends.UnknownRoute, variants.UnknownVariant, zoo.ZooError) as e:
+    except BadInput as e:
         sys.stderr.write("error: {}\n".format(e))
         return 2
 
@@ -126,7 +126,7 @@ def record_result(results_dir, route, model, record):
     data = read_json(path) or {}
     if data.get("schema") != RESULTS_SCHEMA:
         data = {"schema": RESULTS_SCHEMA, "route": route, "models": {}}
-    data["models"][model] = record
+    data["models"][model] = record.to_json() if hasattr(record, "to_json") else record
     write_json_atomic(path, data)
 
 
