@@ -10,13 +10,19 @@ inputs cast to float16 before ``torch.export``.
 Checked on Linux by Apple's own Core AI interpreter (coreai-core), not by our evaluator:
 ``run_artifact`` runs the asset as typed. Specialization for CPU / GPU / Neural Engine
 exists only on macOS 27+, so which unit runs which op is decided there, not here.
-Hook point: none wired (coreai-torch's ``register_torch_lowering`` exists; see the report).
+Hooks: qualified ATen op name (``aten::relu.default``, as coreai-torch looks lowerings up)
+-> ``fn(values_map, node, loc)`` returning Core AI values, registered with coreai-torch's
+``register_torch_lowering(name, allow_override=True)``. ``converter_ops`` counts those names
+in the exported program.
 """
 from __future__ import annotations
 
 import os
 
-from backends.base import Backend, ConversionError, NotEmulated
+import contextlib
+import difflib
+
+from backends.base import Backend, ConversionError, NotEmulated, OpsSeen
 from backends.sources import ONNX, TORCHSCRIPT
 
 PLACEMENT = ("decided when the asset is specialized on the device (macOS / iOS 27+): "
@@ -32,7 +38,9 @@ class CoreAI(Backend):
     summary = "torch.export -> coreai-torch 0.4.3 (Apple Core AI .aimodel, program typed as the module)"
     runtime = "Core AI"
     runs_in_host = False
+    hook_kind = "ATen op (aten::<op>.<overload>) -> Core AI lowering (register_torch_lowering)"
     variants = ("fp16",)
+    _seen = None
 
     def accepts(self, source):
         if source.kind == ONNX:
@@ -68,9 +76,17 @@ class CoreAI(Backend):
         from coreai_torch import TorchConverter
         with stages("export"):
             program = self.capture(job)
+        ops = exported_ops(program)
+        if self._seen is not None:
+            self._seen.counts.update(ops)
         with stages("convert"):
             try:
                 converter = TorchConverter(mode=TorchConverter.Mode.RELEASE)
+                # A key naming no op of this program could do nothing (the worker warns of
+                # it); coreai-torch would also refuse one not of the form namespace::op.
+                for name, fn in sorted((job.hooks or {}).items()):
+                    if name in ops:
+                        converter.register_torch_lowering(name, allow_override=True)(fn)
                 converter.add_exported_program(program, input_names=list(job.inputs),
                                                output_names=list(job.output_names))
                 ai_program = converter.to_coreai()
@@ -79,6 +95,14 @@ class CoreAI(Backend):
         with stages("save"):
             ai_program.save_asset(Path(os.path.join(job.out_dir, self.artifact)))
         return {"converter_mode": "release"}
+
+    @contextlib.contextmanager
+    def watch_ops(self):
+        self._seen = seen = LoweringsSeen()
+        try:
+            yield seen
+        finally:
+            self._seen = None
 
     def inspect(self, path):
         from backends.coreai_program import facts
@@ -102,6 +126,38 @@ class CoreAI(Backend):
                 "host cannot run".format(typed or "type unknown"))
         # fp32 asked of an fp16-typed program, or fp16 of one: the interpreter runs it as typed.
         return run(path, inputs)
+
+
+class LoweringsSeen(OpsSeen):
+    """Qualified ATen names; a hook key is also matched against their bare op names
+    (``Reluu`` is closest to ``aten::relu.default`` by its ``relu``)."""
+
+    def misses(self, keys):
+        bare = {}
+        for name in sorted(self.counts):
+            bare.setdefault(name.split("::")[-1].split(".")[0].lower(), name)
+        found = {}
+        for key in keys:
+            if key in self.counts:
+                continue
+            wanted = key.split("::")[-1].split(".")[0].lower()
+            close = difflib.get_close_matches(wanted, list(bare), n=3, cutoff=0.5)
+            found[key] = [bare[c] for c in close] or sorted(self.counts)[:3]
+        return found
+
+
+def exported_ops(program):
+    """Counter of the names coreai-torch looks lowerings up by (``aten::relu.default``)."""
+    from collections import Counter
+    counts = Counter()
+    for node in program.graph.nodes:
+        if node.op != "call_function":
+            continue
+        target = node.target
+        name = target.__name__ if callable(target) else str(target)
+        namespace = getattr(target, "namespace", None) if callable(target) else None
+        counts["{}::{}".format(namespace, name) if namespace else name] += 1
+    return counts
 
 
 def _as_half(module, args):

@@ -8,7 +8,8 @@ import sys
 
 from conftest import build_dir
 
-RELU_KEY = {"v3": "Relu", "v4": "relu", "v9": "relu", "v9-export": "relu"}
+RELU_KEY = {"v3": "Relu", "v4": "relu", "v9": "relu", "v9-export": "relu",
+            "coreai": "aten::relu.default"}
 
 
 def relus_in_pytorch(route):
