@@ -3,9 +3,10 @@ interpreter run on them.
 
 An ``.aimodel`` is a folder: ``main.mlirb`` (the program, MLIR bytecode in the ``coreai``
 dialect), ``main.hash``, ``metadata.json``. Facts come from two readers, both Apple's:
-the asset summary of coreai-core (types the program stores and computes in, its function
-signatures) and the MLIR program itself (the ops of ``main`` as written, e.g. ``conv2d``,
-``decomposable.broadcasting_add``). The summary's own op distribution also counts the ops
+the asset summary of coreai-core (its function signatures; the types it stores and, after
+its own expansion of decomposable ops, computes in) and the MLIR program itself (its ops as
+written, e.g. ``conv2d``, ``decomposable.broadcasting_add``, and the float types they
+compute: ``compute_precision``). The summary's own op distribution also counts the ops
 that decomposable ops expand into: recorded apart as ``runtime_op_types``.
 
 Running: off macOS, ``AIModelAsset.executable(specialization_options=None)`` lowers the
@@ -16,11 +17,8 @@ Everything here imports coreai lazily: the module is imported by the route's met
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, OrderedDict
-
-# Summary type names -> our precision words.
-_FLOAT_TYPES = {"Float32": "fp32", "Float16": "fp16", "BFloat16": "bf16", "Float64": "fp64"}
-
 
 def summary(path):
     """coreai-core's AIModelAssetSummary of the asset at ``path`` (with statistics)."""
@@ -29,22 +27,33 @@ def summary(path):
 
 
 def program_ops(path):
-    """Op names of the program's graphs as written (``coreai.`` prefix dropped), walking
-    nested regions; the ``coreai.output`` terminator is not an op of the model."""
+    """(op names, float types computed) of the program's graphs as written: names with the
+    ``coreai.`` prefix dropped, walking nested regions (the ``coreai.output`` terminator is
+    not an op of the model); float element types of every non-constant op's results, e.g.
+    {"f16", "f32"} for an fp16 program whose batch norms coreai-torch keeps in fp32."""
     from coreai.authoring import AIModelAsset
     module = AIModelAsset.load(str(path)).program._module._mlir_module  # noqa: SLF001
-    names = []
+    names, floats = [], set()
 
     def walk(operations):
         for op in operations:
             name = op.operation.name
             if name not in ("coreai.graph", "coreai.output", "builtin.module"):
                 names.append(name[len("coreai."):] if name.startswith("coreai.") else name)
+                if name != "coreai.constant":
+                    for result in op.operation.results:
+                        found = _ELEMENT.search(str(result.type))
+                        if found:
+                            floats.add(found.group(1))
             for region in op.operation.regions:
                 for block in region.blocks:
                     walk(block.operations)
     walk(module.body.operations)
-    return names
+    return names, floats
+
+
+_ELEMENT = re.compile(r"[<x](bf16|f16|f32|f64)>$")
+_MLIR_FLOATS = {"f32": "fp32", "f16": "fp16", "bf16": "bf16", "f64": "fp64"}
 
 
 def parse_signature(text):
@@ -60,21 +69,19 @@ def parse_signature(text):
     return dtype.strip(), shape
 
 
-def precision_of(compute_types, float_storage=()):
-    """fp32 / fp16 / mixed from the float types the program computes in."""
-    floats = sorted(set(_FLOAT_TYPES[t] for t in compute_types if t in _FLOAT_TYPES))
-    if not floats:
-        floats = sorted(set(_FLOAT_TYPES[t] for t in float_storage if t in _FLOAT_TYPES))
-    if len(floats) == 1:
-        return floats[0]
-    return "mixed" if floats else None
+def precision_of(float_types):
+    """fp32 / fp16 / mixed from the MLIR float types (f32, f16...) the program's ops compute."""
+    words = sorted(set(_MLIR_FLOATS[t] for t in float_types))
+    if len(words) == 1:
+        return words[0]
+    return "mixed" if words else None
 
 
 def facts(path):
     """Static facts for conversion.json (see the module docstring)."""
     from backends.inspect_spec import path_bytes
     info = summary(path)
-    ops = program_ops(path)
+    ops, floats = program_ops(path)
     signature = OrderedDict()
     for kind, read in (("inputs", info.function_inputs), ("outputs", info.function_outputs),
                        ("states", info.function_states)):
@@ -91,9 +98,12 @@ def facts(path):
         "op_types": dict(Counter(ops)),
         "op_count": len(ops),
         "runtime_op_types": dict((name, int(n)) for name, n in info.operation_distribution),
+        # coreai-core's summary: types after its own expansion of decomposable ops (it
+        # lists Float32 for softmax on f16 tensors, which the program types f16).
         "compute_types": list(info.compute_types),
         "storage_types": dict(storage),
-        "program_precision": precision_of(info.compute_types, storage),
+        "program_float_types": sorted(floats),
+        "program_precision": precision_of(floats),
     }
     out.update(signature)
     if not out["states"]:

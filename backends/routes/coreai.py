@@ -75,7 +75,10 @@ class CoreAI(Backend):
         from pathlib import Path
         from coreai_torch import TorchConverter
         with stages("export"):
-            program = self.capture(job)
+            try:
+                program = self.capture(job)
+            except Exception as e:   # torch's reason is its first line; advice follows
+                raise ConversionError("export", _first_line(e))
         ops = exported_ops(program)
         if self._seen is not None:
             self._seen.counts.update(ops)
@@ -171,6 +174,11 @@ def _reason(error):
     """The converter's message on one line (coreai-torch's span several: the ops, then advice)."""
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return "{}: {}".format(type(error).__name__, text or repr(error))
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "{}: {}".format(type(error).__name__, lines[0] if lines else repr(error))
 
 
 def _core_version(coreai):
