@@ -235,3 +235,34 @@ def test_artifact_run_cli_runs_the_asset_in_the_env(route, tmp_path):
     refused = cli("fp16")
     assert refused.returncode == 1 and not os.path.exists(got)
     assert refused.stderr.strip().splitlines()[-1].startswith("NotEmulated: Core AI's Linux interpreter")
+
+
+def relu_lowered_as_abs(values_map, node, loc):
+    """A wrong lowering, as a hooks file would give it: relu computed as abs."""
+    from coreai._compiler.dialects import coreai
+    return coreai.abs_(values_map[node.args[0].name])
+
+
+def test_intermediates_name_no_op_when_the_interpreter_agrees(route):
+    need_coreai(route)
+    from backends.coreai_intermediates import compare_with_torch
+    report = compare_with_torch(tiny_module(), tiny_inputs(), ["logits", "probs"])
+    assert report["first_divergent"] is None
+    compared = [op["node"] for op in report["ops"]]
+    assert {"convolution", "relu", "addmm", "_softmax"} <= set(compared)
+    assert all(op["within_tolerance"] for op in report["ops"])
+    relu = report["ops"][compared.index("relu")]
+    assert relu["target"] == "aten::relu.default" and relu["shape"] == [1, 8, 8, 8]
+
+
+def test_intermediates_name_the_first_divergent_op(route):
+    """relu lowered as abs: the conv before it still agrees, relu is named first."""
+    need_coreai(route)
+    from backends.coreai_intermediates import compare_with_torch
+    report = compare_with_torch(tiny_module(), tiny_inputs(), ["logits", "probs"],
+                                hooks={"aten::relu.default": relu_lowered_as_abs})
+    first = report["first_divergent"]
+    assert first["node"] == "relu" and first["target"] == "aten::relu.default"
+    assert first["snr_db"] < 20 and first["max_abs_error"] > 0.1
+    conv = [op for op in report["ops"] if op["node"] == "convolution"][0]
+    assert conv["within_tolerance"]
