@@ -9,7 +9,7 @@ import sys
 from conftest import build_dir
 
 RELU_KEY = {"v3": "Relu", "v4": "relu", "v9": "relu", "v9-export": "relu",
-            "coreai": "aten::relu.default"}
+            "coreai": "aten::relu.default", "et": "relu"}
 
 
 def relus_in_pytorch(route):

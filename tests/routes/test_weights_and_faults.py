@@ -49,7 +49,8 @@ def crash(*args, **kwargs):
     ctypes.string_at(0)          # read address 0: SIGSEGV
 
 HOOKS = {"v3": {"Conv": crash}, "v4": {"log": crash}, "v9": {"log": crash},
-         "v9-export": {"log": crash}, "coreai": {"aten::log.default": crash}}
+         "v9-export": {"log": crash}, "coreai": {"aten::log.default": crash},
+         "et": {"log": crash}}
 '''
 
 
