@@ -18,8 +18,9 @@ Variants: ``fp32`` (``compute_precision=FLOAT32``) and ``lin8`` (the compile spe
 applies it). ExecuTorch's Core ML compile specs offer no palettization or pruning, so lut4,
 lut6 and prune50 are not offered.
 Hooks: ATen op -> MIL composite (``register_torch_op``), as for v9-export: the partitions are
-converted by coremltools' torch frontend, whose registry also decides what the partitioner
-delegates.
+converted by coremltools' torch frontend. The partitioner asks that registry which ops Core
+ML supports, but its own deny-list wins (acosh, asinh, diagonal, rand, argmax/argmin over
+all axes, add/sub with alpha != 1): a hook cannot bring those into a partition.
 """
 from __future__ import annotations
 

@@ -33,9 +33,10 @@ class Whole(torch.nn.Module):
 
 
 class Split(torch.nn.Module):
-    """acosh between two linears: coremltools 9 has no acosh, so CoreMLPartitioner 1.5.1
-    leaves it out (two partitions around one CPU kernel); h is both a user output and the
-    second partition's input."""
+    """acosh between two linears: CoreMLPartitioner 1.5.1 rejects acosh by name (its
+    _UNSUPPORTED_OP_TARGETS, citing coremltools issue 2569), so it stays outside Core ML:
+    two partitions around one CPU kernel; h is both a user output and the second
+    partition's input."""
 
     def __init__(self):
         super().__init__()
