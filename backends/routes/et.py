@@ -80,7 +80,8 @@ class ET(Backend):
             return CoreMLBackend.generate_compile_specs(op_linear_quantizer_config=dict(LIN8))
         raise BadInput("route et cannot build variant {!r}".format(variant))
 
-    def convert(self, job, stages):
+    def lower(self, job, stages):
+        """torch.export, then the Core ML partitions lowered: the edge program manager."""
         import torch
         from backends.torch_common import register_hooks
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
@@ -90,7 +91,11 @@ class ET(Backend):
         with stages("convert"):
             register_hooks(job.hooks)
             partitioner = CoreMLPartitioner(compile_specs=self.compile_specs(job.variant))
-            edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
+            return to_edge_transform_and_lower(exported, partitioner=[partitioner])
+
+    def convert(self, job, stages):
+        edge = self.lower(job, stages)
+        with stages("convert"):
             counts = lowered_op_counts(edge.exported_program().graph_module)
         with stages("save"):
             buffer = edge.to_executorch().buffer

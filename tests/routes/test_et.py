@@ -229,3 +229,29 @@ def test_zoo_conversion_by_batch(route):
     names = [k[len("output:"):] for k in golden.files if k.startswith("output:")]
     outputs = backends.get("et").run_artifact(os.path.join(folder, "model.pte"), record, inputs)
     assert_matches(outputs, [golden["output:" + n] for n in names], names, record["compute_precision"])
+
+
+def relu_as_abs(context, node):
+    """A wrong converter, on purpose: relu lowered as abs."""
+    from coremltools.converters.mil import Builder as mb
+    context.add(mb.abs(x=context[node.inputs[0]], name=node.name))
+
+
+def test_diagnose_names_the_first_divergent_partition_then_the_op(models):
+    from backends.executorch_diagnose import compare_with_torch
+    _, et_models = models
+    x = np.random.RandomState(0).standard_normal((1, 2, 8)).astype(np.float32)
+    broken = compare_with_torch(et_models.whole(), {"x": x}, ["y"], hooks={"relu": relu_as_abs})
+    first = broken["first_divergent"]
+    assert first["partition"] == 0
+    assert first["op"]["node"] == "aten_relu_default" and first["op"]["target"] == "aten.relu.default"
+    ops = [(o["node"], o["within_tolerance"]) for o in broken["partitions"][0]["ops"]]
+    assert ops[0] == ("aten_conv1d_default", True)          # upstream of relu still matches
+
+    # The hook was undone: the same model lowers correctly again, and both partitions of
+    # the split model (each fed PyTorch's inputs to it) match.
+    assert compare_with_torch(et_models.whole(), {"x": x}, ["y"])["first_divergent"] is None
+    split = compare_with_torch(et_models.split(), {"x": x.reshape(4, 4)[:3]}, ["y", "h"])
+    assert split["first_divergent"] is None
+    assert [p["partition"] for p in split["partitions"]] == [0, 1]
+    assert all(o["within_tolerance"] for p in split["partitions"] for o in p["outputs"])
