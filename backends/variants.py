@@ -23,7 +23,7 @@ SUMMARIES = OrderedDict([
     ("lut6", "6-bit look-up table (64 uniform palette entries)"),
     ("prune50", "50 % magnitude pruning (sparse weights)"),
 ])
-PRECISION_VARIANTS = ("fp32",)
+PRECISION_VARIANTS = ("fp32", "fp16")   # fp16: coreai (v9's default is fp16)
 
 NEURALNETWORK = OrderedDict()   # variant -> fn(MLModel) -> spec
 MLPROGRAM = OrderedDict()       # variant -> fn(MLModel) -> MLModel

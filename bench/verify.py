@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from backends import builds
+from backends.variants import PRECISION_VARIANTS
 from bench.accuracy import FirstNonFinite, json_number
 from coreml_reference import metrics
 
@@ -44,13 +45,14 @@ def verify(folder, record, runner=None):
     except Exception as e:  # noqa: BLE001 — any other evaluator failure is named, not raised
         return _verdict(CANNOT, reason="{}: {}".format(type(e).__name__, e))
     # An fp16-typed ML Program computes in fp16 as typed, on every device: hold it to the
-    # fp16 tolerance; everything else (fp32 programs, NeuralNetworks on the CPU) to fp32's.
-    typed_fp16 = record.get("compute_precision") == "fp16"
+    # fp16 tolerance, as a "mixed" one (Core AI: fp16 with fp32 norms); everything else
+    # (fp32 programs, NeuralNetworks on the CPU) to fp32's.
+    typed_fp16 = record.get("compute_precision") in ("fp16", "mixed")
     worst = _worst(outputs, golden, "fp16" if typed_fp16 else "fp32")
     if worst["missing"]:
         return _verdict(DIVERGES, worst, "output {!r} is missing".format(worst["missing"]))
     variant = record.get("variant")
-    if variant and variant != "fp32":
+    if variant and variant not in PRECISION_VARIANTS:   # a precision is no compression
         return _verdict(LOSSY, worst, "compressed weights ({}): no tolerance applies; the figures "
                         "say how far it is from PyTorch".format(variant))
     if worst["failing"]:
@@ -58,7 +60,7 @@ def verify(folder, record, runner=None):
                         "error {})".format(worst["failing"], worst["snr_db"], worst["max_abs_error"]))
     if typed_fp16:
         return _verdict(MATCHES, worst, "every output within the fp16 tolerance (SNR >= {:.0f} dB; "
-                        "an fp16-typed program, evaluated as typed)".format(metrics.FP16_MIN_SNR_DB))
+                        "a program typed fp16 (or mixed), evaluated as typed)".format(metrics.FP16_MIN_SNR_DB))
     return _verdict(MATCHES, worst, "every output within the fp32 tolerance (SNR >= {:.0f} dB, max "
                     "abs error <= {:g} x scale)".format(metrics.FP32_MIN_SNR_DB, metrics.FP32_MAX_ABS_REL))
 
