@@ -13,7 +13,8 @@ alone by coreml_reference on PyTorch's inputs to it (so an error upstream cannot
 its outputs held to ``coreml_reference.metrics``' tolerance for the precision the partition
 is typed in. Inside the first partition that fails, every MIL value named after an FX node
 (coremltools names ops after the nodes they convert; fp16 programs add ``_cast_fp16``) is
-compared in graph order; the first outside tolerance is the divergent op.
+compared in graph order; the first outside tolerance is the divergent op. A value the MIL
+program holds in another layout (same size, other shape) is listed as not compared.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ FP16_SUFFIX = "_cast_fp16"
 
 def compare_with_torch(module, inputs, output_names, hooks=None, variant=None, precision="fp32"):
     """{"partitions": [{"partition", "precision", "outputs": [...], "within_tolerance",
-    "ops": [...]}], "first_divergent": {"partition", "op"} or None}. ``precision``: how
+    "ops": [...], "not_compared": [node names]}], "first_divergent": {"partition", "op"} or
+    None}. ``precision``: how
     coreml_reference evaluates each partition (fp32 = as typed; fp16 = GPU / NE emulation)."""
     import coreml_reference
     from backends.base import Job, Untimed
@@ -70,16 +72,27 @@ def _compare_partition(coreml_reference, index, path, call, precision, tolerance
     compared = []
     for name, expected in zip([f.name for f in description.output], call["outputs"]):
         compared.append(_figures(name, outputs[name], expected, tolerance, metrics))
-    ops = []
+    ops, unmatched = [], []
     for node_name, expected in call["intermediates"].items():
         value = traced.get(node_name + FP16_SUFFIX, traced.get(node_name))
         if value is None or expected.dtype.kind != "f":
             continue
+        if not _same_layout(value, expected):      # the MIL op holds it in another layout
+            unmatched.append(node_name)
+            continue
         ops.append(_figures(node_name, value, expected, tolerance, metrics,
                             target=call["targets"][node_name]))
     return {"partition": index, "file": os.path.basename(path), "tolerance": tolerance,
-            "outputs": compared, "ops": ops,
+            "outputs": compared, "ops": ops, "not_compared": unmatched,
             "within_tolerance": all(o["within_tolerance"] for o in compared)}
+
+
+def _same_layout(actual, expected):
+    """Same shape, or the same but for unit axes (Core ML may add or drop them)."""
+    import numpy as np
+    shape = tuple(np.shape(actual))
+    return shape == expected.shape or tuple(d for d in shape if d != 1) == tuple(
+        d for d in expected.shape if d != 1)
 
 
 def _figures(name, actual, expected, tolerance, metrics, target=None):
