@@ -266,3 +266,25 @@ def test_intermediates_name_the_first_divergent_op(route):
     assert first["snr_db"] < 20 and first["max_abs_error"] > 0.1
     conv = [op for op in report["ops"] if op["node"] == "convolution"][0]
     assert conv["within_tolerance"]
+
+
+def conv_bn_module():
+    import torch
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+    with torch.no_grad():
+        module[1].running_mean.uniform_(-1.0, 1.0)
+        module[1].running_var.uniform_(0.5, 2.0)
+        module[1].weight.uniform_(0.5, 2.0)
+    return module.eval()
+
+
+def test_intermediates_tell_a_folded_batch_norm_from_a_divergence(route):
+    """Core AI folds the batch norm into the (bias-free, as in PANNs) conv before it: the
+    value logged for the conv is the norm's, which is no divergence."""
+    need_coreai(route)
+    from backends.coreai_intermediates import compare_with_torch
+    report = compare_with_torch(conv_bn_module(), tiny_inputs(), ["y"])
+    assert report["first_divergent"] is None, report["first_divergent"]
+    assert report["fused"].get("convolution", "").startswith(("_native_batch_norm", "getitem"))
+    assert "relu" in [op["node"] for op in report["ops"]]
