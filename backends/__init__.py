@@ -9,10 +9,10 @@ import importlib
 import pkgutil
 from collections import OrderedDict
 
-from backends.base import Backend, ConversionError, Job, Stages  # noqa: F401 (public API)
+from backends.base import BadInput, Backend, ConversionError, Job, Stages  # noqa: F401 (public API)
 
 
-class UnknownRoute(Exception):
+class UnknownRoute(BadInput):
     pass
 
 

@@ -11,10 +11,7 @@ import difflib
 import time
 from collections import Counter
 
-
-class BadInput(Exception):
-    """The request itself is wrong (unknown model, weights that do not fit): not a failure
-    of the route. Passes through stages unchanged."""
+from bad_input import BadInput  # noqa: F401 — passes through stages unchanged
 
 
 class ConversionError(Exception):

@@ -69,8 +69,8 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         except subprocess.TimeoutExpired:
             code, stderr = None, "timed out after {} s".format(timeout)
         relay_warnings(stderr)
-        if code == EXIT_BAD_INPUT:
-            raise BadInput(last_line(stderr) or "the worker rejected the request")
+        if code == EXIT_BAD_INPUT:   # the worker's one line is "error: <message>"
+            raise BadInput(_without_prefix(last_line(stderr)) or "the worker rejected the request")
     except (BadInput, KeyboardInterrupt):   # subprocess.run has ended the child by now
         shutil.rmtree(staging, ignore_errors=True)
         remove_if_empty(created)
@@ -84,6 +84,10 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
     return record
+
+
+def _without_prefix(line, prefix="error: "):
+    return line[len(prefix):] if line.startswith(prefix) else line
 
 
 def relay_warnings(stderr):

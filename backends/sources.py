@@ -19,13 +19,15 @@ import re
 import sys
 from collections import OrderedDict
 
+from bad_input import BadInput
+
 ZOO, FACTORY, TORCHSCRIPT, ONNX = "zoo", "factory", "torchscript", "onnx"
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class SourceError(Exception):
+class SourceError(BadInput):
     """The model spec itself is malformed (the user's request, not a route's failure)."""
 
 
@@ -111,19 +113,12 @@ def load(source, stages, samples=32000, inputs_npz=None, weights_npz=None, outpu
 def _load_zoo(source, stages, samples, weights, inputs=None):
     """The zoo entry, fed ``inputs`` when given (e.g. a stress input), else its example."""
     import zoo
-    from backends.base import BadInput
-    try:
-        entry = zoo.get(source.spec)
-        entry.check_samples(samples)
-    except zoo.ZooError as e:
-        raise BadInput(str(e))
+    entry = zoo.get(source.spec)          # ZooError is BadInput: passes through stages
+    entry.check_samples(samples)
     with stages("build"):
         module = entry.build()
         if weights is not None:
-            try:
-                zoo.load_weights(module, weights, where="checkpoint")
-            except zoo.ZooError as e:
-                raise BadInput(str(e))
+            zoo.load_weights(module, weights, where="checkpoint")
     if inputs and list(inputs) != list(entry.inputs):
         raise BadInput("{} takes inputs {}, got {}".format(
             entry.name, ", ".join(entry.inputs), ", ".join(inputs)))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from bad_input import BadInput
+
 # What each variant is, for --help and the tables.
 SUMMARIES = OrderedDict([
     ("fp32", "ML Program typed float32 (compute_precision=FLOAT32)"),
@@ -29,7 +31,7 @@ NEURALNETWORK = OrderedDict()   # variant -> fn(MLModel) -> spec
 MLPROGRAM = OrderedDict()       # variant -> fn(MLModel) -> MLModel
 
 
-class UnknownVariant(ValueError):
+class UnknownVariant(BadInput):
     pass
 
 

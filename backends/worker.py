@@ -66,12 +66,9 @@ def run(args):
 
     from backends import variants
     variant = getattr(args, "variant", None)
-    try:
-        backend = backends.get(args.route)
-        source = sources.parse(args.model)
-        variants.check(backend, variant)
-    except (backends.UnknownRoute, sources.SourceError, variants.UnknownVariant) as e:
-        raise BadInput(str(e))
+    backend = backends.get(args.route)     # each raises a BadInput of its own
+    source = sources.parse(args.model)
+    variants.check(backend, variant)
     not_applicable = backend.accepts(source)
     if not_applicable:
         raise BadInput("route {} is not applicable: {}".format(backend.name, not_applicable))

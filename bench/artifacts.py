@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
+from bad_input import BadInput
 from backends import builds
 from backends.builds import split_folder_name as split
 
@@ -54,7 +55,7 @@ def variants(build_dir, model, route=None):
     return sorted((n for n in names if route is None or split(n)[0] == route), key=order)
 
 
-class NoBuild(Exception):
+class NoBuild(BadInput):
     """Not one of the requested model x route folders holds a conversion record."""
 
 

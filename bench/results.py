@@ -27,13 +27,14 @@ import re
 import subprocess
 import sys
 
+from bad_input import BadInput
 from backends.builds import write_text_atomic
 
 SCHEMA = 1
 KIND = "bench-host"
 
 
-class InjectedResultsError(ValueError):
+class InjectedResultsError(BadInput):
     """Figures from an injected (fake) Core ML runtime must never reach results/."""
 
 

@@ -1,6 +1,6 @@
 """``compare``: convert one model by every route, check each result, recommend one.
 
-Each route converts in its own env and process (``coreml_routes.conversions``), is verified
+Each route converts in its own env and process (``pipeline.conversions``), is verified
 at fp32 and evaluated at emulated fp16 by the reference evaluator; ``compare.rules`` picks
 the route to ship and says why not for the others.
 """
@@ -20,7 +20,7 @@ def run_compare(request, backends, out_root, hooks=None, min_target=None, progre
     (each is its own process); PyTorch's host run goes alongside, unless the routes must
     wait for the weights it builds."""
     from concurrent.futures import ThreadPoolExecutor
-    from coreml_routes.conversions import host_reference, needs_shared_weights
+    from pipeline.conversions import host_reference, needs_shared_weights
     import tempfile
     progress = progress or (lambda text: None)
     start = time.perf_counter()
@@ -63,11 +63,11 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
     from backends.builds import route_dir
     from bench.artifacts import conversion_summary
     from bench.verify import evaluate
-    from coreml_routes.conversions import artifact_runner, convert_route
-    from coreml_routes.errors import UserError
+    from pipeline.conversions import artifact_runner, convert_route
+    from bad_input import BadInput
     try:
         record = convert_route(request, backend, out_root, hooks=hooks, host=host, variant=variant)
-    except UserError as e:    # e.g. the route's Python is not installed here
+    except BadInput as e:    # e.g. the route's Python is not installed here
         record = {"status": "failed", "stage": "env", "error": str(e)}
     row = {"status": record["status"], "stage": record.get("stage"),
            "reason": record.get("reason") or record.get("error"),

@@ -1,7 +1,9 @@
 """Errors of the reference evaluator: each names what went wrong and where."""
 
+from bad_input import BadInput
 
-class EvaluatorError(Exception):
+
+class EvaluatorError(BadInput):
     """Base class: the model cannot be evaluated as asked."""
 
 

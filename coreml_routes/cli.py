@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from coreml_routes import __version__
-from coreml_routes.errors import UserError
+from bad_input import EXIT_CODE, BadInput
 from coreml_routes.quiet import hide_expected_warnings
 
 SUBCOMMANDS = ["convert", "compare", "predict", "bench", "report", "diagnose", "ops",
@@ -28,7 +28,7 @@ def build_parser():
                         help="also show warnings that are expected on Linux (see README)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module("coreml_routes." + name).register(subparsers)
+        importlib.import_module("coreml_routes.commands." + name).register(subparsers)
     for sub in subparsers.choices.values():   # -v also after the subcommand
         sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="also show warnings that are expected on Linux, and what "
@@ -38,7 +38,7 @@ def build_parser():
 
 class VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from coreml_routes.envs import toolchains
+        from pipeline.envs import toolchains
         lines = ["coreml-routes {}".format(__version__)]
         lines += ["  {:<10} {}".format(route, ", ".join(pins)) for route, pins in toolchains().items()]
         sys.stdout.write("\n".join(lines) + "\n")
@@ -57,9 +57,9 @@ def main(argv=None) -> int:
     try:
         with interrupts_once():
             return args.run(args)
-    except UserError as e:
+    except BadInput as e:
         sys.stderr.write("error: {}\n".format(e))
-        return 2
+        return EXIT_CODE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: partial files removed, finished ones kept\n")
         return 130

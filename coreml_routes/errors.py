@@ -1,2 +1,6 @@
-class UserError(Exception):
-    """Bad input from the user: printed as one ``error:`` line, exit code 2."""
+from bad_input import BadInput
+
+
+class UserError(BadInput):
+    """A mistake found by the CLI's own argument checks (the other layers raise their own
+    BadInput subclasses, which the CLI reports the same way)."""

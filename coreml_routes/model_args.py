@@ -82,10 +82,7 @@ class ModelRequest:
 def resolve(args, tmp):
     """Check the request and write what the routes receive into ``tmp``: ModelRequest."""
     from backends import sources
-    try:
-        source = sources.parse(args.model)
-    except sources.SourceError as e:
-        raise UserError(str(e))
+    source = sources.parse(args.model)
     samples = getattr(args, "samples", 32000)
     flags = ["--model", args.model]
     if source.kind == sources.ZOO:
@@ -113,11 +110,8 @@ def _zoo_request(args, source, samples, flags, tmp):
     if own:
         raise UserError("{} is for your own models; zoo model {} takes --samples (or --inputs "
                         "FILE.npz)".format(own[0], source.spec))
-    try:
-        entry = zoo.get(source.spec)
-        entry.check_samples(samples)
-    except zoo.ZooError as e:
-        raise UserError(str(e))
+    entry = zoo.get(source.spec)
+    entry.check_samples(samples)
     name = _checked_name(args.name or source.spec)
     if samples != 32000:
         flags += ["--samples", str(samples)]
@@ -167,7 +161,8 @@ def _user_request(args, source, tmp, flags):
         (".py", ".pt", ".ts", ".onnx")) else source.path
     if source.kind == ONNX:
         from coreml_routes import onnx_inputs
-        arrays, golden = onnx_inputs.golden(source.path, arrays, int_range)
+        arrays, golden = onnx_inputs.golden(source.path, arrays,
+                                            lambda specs: example_inputs(specs, int_range))
         outputs = outputs or list(golden)
         golden = _named_golden(golden, outputs)
     else:
@@ -271,10 +266,7 @@ def _checkpoint(path, request, tmp):
     from coreml_routes.checkpoint import load_state_arrays, save_npz
     arrays = load_state_arrays(path)
     if request.is_zoo:
-        try:
-            zoo.load_weights(zoo.get(request.source.spec).build(), arrays, where=path)
-        except zoo.ZooError as e:
-            raise UserError(str(e))
+        zoo.load_weights(zoo.get(request.source.spec).build(), arrays, where=path)
     out = os.path.join(tmp, "weights.npz")
     save_npz(arrays, out)
     return out

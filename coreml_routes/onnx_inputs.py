@@ -12,10 +12,9 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
               "tensor(int32)": "int32", "tensor(int64)": "int64"}
 
 
-def golden(path, arrays, int_range):
-    """(inputs, outputs) as OrderedDicts in the graph's order. ``arrays`` None: example
-    inputs from the file's fixed input shapes."""
-    from coreml_routes.model_args import example_inputs
+def golden(path, arrays, make_inputs):
+    """(inputs, outputs) as OrderedDicts in the graph's order. ``arrays`` None: inputs from
+    ``make_inputs([(name, shape, dtype)])`` for the file's fixed input shapes."""
     try:
         import onnxruntime
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -29,7 +28,7 @@ def golden(path, arrays, int_range):
                 raise UserError("ONNX input {!r} has no fixed shape ({}): give --input {}:SHAPE".format(
                     i.name, i.shape, i.name))
             specs.append((i.name, tuple(i.shape), _ORT_TYPES.get(i.type, "float32")))
-        arrays = example_inputs(specs, int_range)
+        arrays = make_inputs(specs)
     names = [i.name for i in declared]
     if sorted(arrays) != sorted(names):
         raise UserError("the ONNX file's inputs are {}; the inputs given are {}".format(

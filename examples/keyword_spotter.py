@@ -3,7 +3,6 @@ example. `build()` returns the module; coreml-routes builds it inside each route
 
     coreml-routes compare --model examples/keyword_spotter.py:build --input mel:1x1x40x98
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

@@ -6,13 +6,14 @@ import os
 import re
 import shutil
 
+from bad_input import BadInput
 from parity import golden_json, swift, tolerance
 
 MARKER = "parity.json"   # what this package was made from; also tells a re-export it may replace it
 KIND = "xctest-parity"
 
 
-class ExportError(ValueError):
+class ExportError(BadInput):
     """The folder cannot be exported (not a build, failed conversion, no golden data, ...)."""
 
 

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from coreml_routes.errors import UserError
+from bad_input import BadInput
 
 NOT_APPLICABLE = "not applicable"
 HOST_TIMEOUT = 900
@@ -35,7 +35,7 @@ def host_reference(request, tmp):
     from backends.builds import read_arrays
     from backends.runner import signal_name
     from backends.sources import ONNX
-    from coreml_routes.envs import child_env
+    from pipeline.envs import child_env
     if request.source.kind == ONNX:
         return {"outputs": None, "reason": "an ONNX file has no PyTorch model: its golden "
                                            "outputs come from onnxruntime"}
@@ -72,21 +72,21 @@ def host_reference(request, tmp):
 def require_applicable(backend, request):
     reason = backend.accepts(request.source)
     if reason:
-        raise UserError("route {} is {} for {}: {}".format(
+        raise BadInput("route {} is {} for {}: {}".format(
             backend.name, NOT_APPLICABLE, request.source.spec, reason))
 
 
 def single_route_python(backend, request):
     """For the one-route commands (diagnose, ops): the Python that runs ``backend`` for this
     request; a route that does not apply or whose env cannot take it is the user's error."""
-    from coreml_routes.envs import EnvFailure, env_python, overlay_python
+    from pipeline.envs import EnvFailure, env_python, overlay_python
     require_applicable(backend, request)
     python = env_python(backend)
     if request.requirements:
         try:
             python = overlay_python(backend, python, request.requirements)
         except EnvFailure as e:
-            raise UserError("route {}: {}".format(backend.name, e))
+            raise BadInput("route {}: {}".format(backend.name, e))
     return python
 
 
@@ -94,27 +94,24 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
     """The route's conversion record, checked; ``status`` ok / failed / not applicable.
     ``variant``: build that variant into ``<route>+<variant>/`` (``backends.variants``)."""
     from backends.builds import route_dir
-    from backends.runner import BadInput, convert_isolated, record_failure
-    from coreml_routes.envs import EnvFailure, child_env, env_python, overlay_python
+    from backends.runner import convert_isolated, record_failure
+    from pipeline.envs import EnvFailure, child_env, env_python, overlay_python
     reason = backend.accepts(request.source)
     if reason:
         return {"route": backend.name, "model": request.name, "status": NOT_APPLICABLE,
                 "stage": None, "reason": reason}
     source = {"kind": request.source.kind, "spec": request.source.spec}
-    python = env_python(backend, provision=provision)   # no interpreter: UserError, the caller's
+    python = env_python(backend, provision=provision)   # no interpreter: BadInput, the caller's
     if request.requirements:
         try:
             python = overlay_python(backend, python, request.requirements)
         except EnvFailure as e:
             return record_failure(out_root, request.name, backend.name, "env", str(e),
                                   source=source)
-    try:
-        record = convert_isolated(python, backend.name, request.source.spec, out_root,
-                                  request.samples, weights=request.weights_npz, hooks=hooks,
-                                  env=child_env(), name=request.name, inputs=request.inputs_npz,
-                                  outputs=request.outputs, variant=variant)
-    except BadInput as e:
-        raise UserError(str(e).replace("error: ", "", 1))
+    record = convert_isolated(python, backend.name, request.source.spec, out_root,
+                              request.samples, weights=request.weights_npz, hooks=hooks,
+                              env=child_env(), name=request.name, inputs=request.inputs_npz,
+                              outputs=request.outputs, variant=variant)
     if record.get("status") == "ok":
         check(route_dir(out_root, request.name, backend.name, variant), record, host,
               request.weights, artifact_runner(backend, python))
@@ -127,7 +124,7 @@ def artifact_runner(backend, python=None):
     if backend.runs_in_host:
         return None
     from backends.artifact_run import run_in_env
-    from coreml_routes.envs import child_env, env_python
+    from pipeline.envs import child_env, env_python
     python = python or env_python(backend, provision=False)
 
     def run(path, inputs, precision):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coreml_routes.errors import UserError
+from bad_input import BadInput
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def env_python(backend, provision=True, log=sys.stderr) -> str:
     override = os.environ.get(override_var(backend))
     if override:
         if not _runs(override):
-            raise UserError("route {}: {}={} is not a runnable Python".format(
+            raise BadInput("route {}: {}={} is not a runnable Python".format(
                 backend.name, override_var(backend), override))
         return override
     python = ROOT / ".tox" / backend.env / "bin" / "python"
@@ -34,14 +34,14 @@ def env_python(backend, provision=True, log=sys.stderr) -> str:
         return str(python)
     require_interpreter(backend)
     if not provision:
-        raise UserError("route {}: its env .tox/{} does not exist; run `tox -e {}` first".format(
+        raise BadInput("route {}: its env .tox/{} does not exist; run `tox -e {}` first".format(
             backend.name, backend.env, backend.env))
     log.write("setting up the {} toolchain (tox env {}, once) ...\n".format(backend.name, backend.env))
     done = subprocess.run([sys.executable, "-m", "tox", "run", "-e", backend.env, "--notest"],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if done.returncode != 0 or not python.exists():
         tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-        raise UserError("route {}: could not create tox env {}: {}".format(
+        raise BadInput("route {}: could not create tox env {}: {}".format(
             backend.name, backend.env, tail[0]))
     (ROOT / ".tox" / backend.env / ".coreml-routes-ready").write_text("ok\n")
     return str(python)
@@ -52,7 +52,7 @@ def require_interpreter(backend) -> None:
     name = "python" + backend.python
     found = shutil.which(name)
     if found is None or not _runs(found):
-        raise UserError(
+        raise BadInput(
             "route {} needs Python {} ({} is not on PATH or does not run); with pyenv, install "
             "it and list it in .python-version (see README), or set {}".format(
                 backend.name, backend.python, name, override_var(backend)))

@@ -9,10 +9,12 @@ from __future__ import division
 import os
 from collections import OrderedDict
 
+from bad_input import BadInput
+
 # numpy and torch are imported where used: the CLI lists the zoo in --help, which must be fast.
 
 
-class ZooError(Exception):
+class ZooError(BadInput):
     """Bad input to the zoo (unknown model, weights that do not fit)."""
 
 

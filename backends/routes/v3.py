@@ -33,7 +33,7 @@ class V3(Backend):
     def load_toolchain(self):
         # onnx before torch: with torch first, onnx.shape_inference segfaults.
         import onnx
-        import onnx_coreml
+        import onnx_coreml  # noqa: F401 — imported before torch on purpose
         import coremltools
         import torch
         return {"onnx": onnx.__version__, "onnx-coreml": _dist_version("onnx-coreml"),
@@ -41,7 +41,7 @@ class V3(Backend):
 
     def convert(self, job, stages):
         import onnx
-        import onnx_coreml
+        import onnx_coreml  # noqa: F401 — imported before torch on purpose
         import coremltools
         import torch
 

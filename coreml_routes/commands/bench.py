@@ -68,16 +68,13 @@ def model_id(text):
     """A model id as in build/<id>/: a zoo name or id as it is, or the id a source spec
     (FILE.py:FUNCTION, .pt, .onnx) gets by default."""
     from backends import sources
-    try:
-        return sources.parse(text).default_name
-    except sources.SourceError as e:
-        raise UserError(str(e))
+    return sources.parse(text).default_name
 
 
 def run(args) -> int:
     import backends
     import zoo
-    from bench import artifacts, results
+    from bench import results
     from bench.run import run_bench
 
     known_routes = list(backends.all_routes())
@@ -97,11 +94,8 @@ def run(args) -> int:
             ", ".join(repr(r) for r in unknown), ", ".join(known_routes), "|".join(SUMMARIES)))
     if args.repeat < 1 or args.warmup < 0 or args.reference_repeat < 1:
         raise UserError("--repeat and --reference-repeat must be >= 1 and --warmup >= 0")
-    try:
-        doc = run_bench(models, routes, args.build, args.out, repeat=args.repeat,
-                        warmup=args.warmup, reference_repeat=args.reference_repeat,
-                        host=args.host, progress=not args.no_progress)
-    except (results.InjectedResultsError, artifacts.NoBuild) as e:
-        raise UserError(str(e))
+    doc = run_bench(models, routes, args.build, args.out, repeat=args.repeat,
+                    warmup=args.warmup, reference_repeat=args.reference_repeat,
+                    host=args.host, progress=not args.no_progress)
     print("wrote {}".format(results.host_path(args.out, doc["host"]["name"])))
     return 0

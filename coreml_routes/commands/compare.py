@@ -54,10 +54,7 @@ def run(args) -> int:
     from coreml_routes.errors import UserError
 
     names = [r.strip() for r in args.routes.split(",") if r.strip()]
-    try:
-        chosen = [backends.get(r) for r in names]
-    except backends.UnknownRoute as e:
-        raise UserError(str(e))
+    chosen = [backends.get(r) for r in names]
     if not chosen:
         raise UserError("--routes names no route")
     from backends.variants import SUMMARIES

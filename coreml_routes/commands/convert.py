@@ -68,10 +68,7 @@ def resolve_route(args):
     """The backend named by --route, and the hooks file checked."""
     import backends
     from coreml_routes.errors import UserError
-    try:
-        backend = backends.get(args.route)
-    except backends.UnknownRoute as e:
-        raise UserError(str(e))
+    backend = backends.get(args.route)
     if args.hooks and not os.path.isfile(args.hooks):
         raise UserError("hooks file not found: {}".format(args.hooks))
     return backend
@@ -91,17 +88,14 @@ def variant_of(args, backend):
                         "per device): --precision applies to ML Program routes only; for float16 "
                         "weights use --compress fp16w".format(backend.name))
     variant = compress or ("fp32" if precision == "fp32" else None)
-    try:
-        variants.check(backend, variant)
-    except variants.UnknownVariant as e:
-        raise UserError(str(e))
+    variants.check(backend, variant)
     return variant
 
 
 def run(args) -> int:
     from coreml_routes import model_args
     from concurrent.futures import ThreadPoolExecutor
-    from coreml_routes.conversions import (convert_route, host_reference, needs_shared_weights,
+    from pipeline.conversions import (convert_route, host_reference, needs_shared_weights,
                                            require_applicable)
 
     from backends.builds import route_dir

@@ -40,11 +40,10 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from backends.runner import BadInput
     from coreml_routes import model_args
-    from coreml_routes.convert import resolve_route
-    from coreml_routes.conversions import single_route_python
-    from coreml_routes.envs import child_env
+    from coreml_routes.commands.convert import resolve_route
+    from pipeline.conversions import single_route_python
+    from pipeline.envs import child_env
     from coreml_routes.errors import UserError
     from diagnose import diagnose
     from diagnose.report import render
@@ -61,8 +60,6 @@ def run(args) -> int:
                               precision=args.precision, env=child_env(), name=request.name,
                               inputs=request.inputs_npz, outputs=request.outputs,
                               input_note=request.input_note)
-        except BadInput as e:
-            raise UserError(str(e).replace("error: ", "", 1))
         except ImportError as e:   # the evaluator or onnxruntime missing from this install
             raise UserError("cannot evaluate the converted model here: {}".format(e))
     print(render(result))

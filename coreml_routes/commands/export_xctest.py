@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from coreml_routes.errors import UserError
 
 HELP = """\
 Write a Swift package that checks one converted model against PyTorch on a Mac or an
@@ -33,10 +32,7 @@ def register(subparsers):
 
 def run(args) -> int:
     import parity
-    try:
-        facts = parity.export(args.folder, args.out)
-    except parity.ExportError as e:
-        raise UserError(str(e))
+    facts = parity.export(args.folder, args.out)
     print("wrote {} ({} by {}; test file {})".format(facts["out"], *facts["source"].split("/", 1),
                                                        facts["test_file"]))
     for name, f in facts["outputs"].items():

@@ -31,25 +31,22 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from backends.runner import BadInput, convert_isolated
+    from backends.runner import convert_isolated
     from coreml_routes import model_args
-    from coreml_routes.convert import resolve_route
-    from coreml_routes.conversions import single_route_python
-    from coreml_routes.envs import child_env
-    from coreml_routes.errors import UserError
+    from coreml_routes.commands.convert import resolve_route
+    from pipeline.conversions import single_route_python
+    from pipeline.envs import child_env
 
     backend = resolve_route(args)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-ops-") as tmp:
         request = model_args.resolve(args, tmp)
         python = single_route_python(backend, request)
-        try:   # into the scratch folder: build/ is left alone
-            record = convert_isolated(python, backend.name, request.source.spec,
-                                      os.path.join(tmp, "build"), request.samples,
-                                      weights=request.weights_npz, env=child_env(),
-                                      name=request.name, inputs=request.inputs_npz,
-                                      outputs=request.outputs)
-        except BadInput as e:
-            raise UserError(str(e).replace("error: ", "", 1))
+        # into the scratch folder: build/ is left alone
+        record = convert_isolated(python, backend.name, request.source.spec,
+                                  os.path.join(tmp, "build"), request.samples,
+                                  weights=request.weights_npz, env=child_env(),
+                                  name=request.name, inputs=request.inputs_npz,
+                                  outputs=request.outputs)
     ops = record.get("converter_ops")
     if not ops:
         sys.stderr.write("failed: {} by {} at stage {} before its converter saw any op: {}\n"

@@ -41,12 +41,9 @@ def run(args) -> int:
     from coreml_reference import metrics
 
     out = checked_out_path(args.out) if args.out else None
-    try:
-        loaded = coreml_reference.load(args.model)
-        inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
-        outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
-    except coreml_reference.EvaluatorError as e:
-        raise UserError(str(e))
+    loaded = coreml_reference.load(args.model)   # its errors are BadInput: the user's file
+    inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
+    outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
     golden = golden_for(args.model, inputs)
     print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():

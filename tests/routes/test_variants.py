@@ -25,7 +25,6 @@ def nn_route(route):
 def tiny_nn_spec(seed=0):
     """innerProduct, convolution and deconvolution with seeded weights (spec layouts:
     (out, in), (out, in, kh, kw), (in, out, kh, kw)); returns (spec, {layer: (shape, axis)})."""
-    import coremltools
     from coremltools.models import datatypes
     from coremltools.models.neural_network import NeuralNetworkBuilder
     rng = np.random.RandomState(seed)

@@ -3,7 +3,6 @@ user runs them (the CLI, each route in its pinned env). The facts pinned here ar
 toolchains' own: a change either way is noticed. Golden outputs come from PyTorch (ONNX:
 onnxruntime), checked here against a fresh run where it matters."""
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -11,7 +11,7 @@ import torch
 
 import zoo
 from coreml_routes.checkpoint import load_state_arrays
-from coreml_routes.errors import UserError
+from bad_input import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,11 +52,11 @@ def test_missing_interpreter_is_named(tmp_path):
 
 
 def test_route_needing_an_absent_python_version_says_which():
-    from coreml_routes.envs import require_interpreter
+    from pipeline.envs import require_interpreter
 
     class Ancient:
         name, env, python = "v0", "v0", "0.9"
-    with pytest.raises(UserError, match=r"route v0 needs Python 0\.9"):
+    with pytest.raises(BadInput, match=r"route v0 needs Python 0\.9"):
         require_interpreter(Ancient())
 
 
@@ -91,7 +91,7 @@ def test_unsafe_or_corrupt_checkpoints_are_refused(content, words, tmp_path):
         path.write_bytes(b"\x80\x02this is not a checkpoint")
     else:
         torch.save({"model": [1, 2, 3]}, path)
-    with pytest.raises(UserError, match=words):
+    with pytest.raises(BadInput, match=words):
         load_state_arrays(str(path))
     assert not os.path.exists("/tmp/coreml-routes-pwned")
 
@@ -261,7 +261,9 @@ def test_version_lists_each_route_toolchain_without_an_env():
     assert lines[0].startswith("coreml-routes ")
     for route, backend in backends.all_routes().items():
         line = next(l for l in lines if l.split()[:1] == [route])
-        assert "Python " + backend.python in line and "coremltools==" in line and "torch==" in line
+        assert "Python " + backend.python in line and "torch==" in line
+        converter = "coreai-torch==" if backend.runtime == "Core AI" else "coremltools=="
+        assert converter in line, line
     assert "coremltools==3.3" in next(l for l in lines if l.split()[:1] == ["v3"])
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from backends import sources
 from coreml_routes import cli
-from coreml_routes.errors import UserError
+from bad_input import BadInput
 from coreml_routes.model_args import example_inputs, parse_input_spec, parse_int_range
 
 
@@ -88,7 +88,7 @@ def test_example_inputs_are_seeded_and_typed():
 
 def test_int_range():
     assert parse_int_range("0,30522") == (0, 30522)
-    with pytest.raises(UserError):
+    with pytest.raises(BadInput):
         parse_int_range("3")
 
 

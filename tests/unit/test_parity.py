@@ -10,7 +10,7 @@ import pytest
 
 import parity
 from backends import builds
-from bench import accuracy, artifacts, report
+from bench import report
 from coreml_routes import cli
 from parity import golden_json, swift, tolerance
 

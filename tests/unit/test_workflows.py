@@ -2,7 +2,6 @@
 it by downloading from GitHub, which this machine cannot reach), and always a structural
 check: jobs, order, runners, the artifacts handed over, and every coreml-routes command line
 parsed by our own CLI parser, so a renamed flag breaks this test rather than the Mac run."""
-import os
 import re
 import shlex
 import shutil

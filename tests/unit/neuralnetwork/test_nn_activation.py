@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (F, check, coreml_reference, n, network, randn, t, torch)
+from nn_helpers import (F, check, n, network, randn, t, torch)
 
 
 ACTIVATIONS = [

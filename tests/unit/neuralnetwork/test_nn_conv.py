@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nn_helpers import (F, ShapeError, check, coreml_reference, n, network, randn, t, torch)
+from nn_helpers import (F, ShapeError, check, coreml_reference, n, network, randn, t)
 
 
 def conv_spec(shape, w, b, stride=(1, 1), dilation=(1, 1), groups=1, pads=(0, 0, 0, 0),

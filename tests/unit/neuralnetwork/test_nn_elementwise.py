@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (ShapeError, check, coreml_reference, network, randn, torch)
+from nn_helpers import (ShapeError, check, coreml_reference, network, randn)
 
 
 @pytest.mark.parametrize("mode,reference", [("ADD", np.add), ("MULTIPLY", np.multiply),

@@ -9,7 +9,7 @@ import pytest
 
 from nn_helpers import (FP32, InputError, LayerError, ModelFileError, NeuralNetworkBuilder,
                         UnsupportedError, coreml_reference, datatypes,
-                        network, randn, torch)
+                        network, randn)
 
 
 def test_fp16_rounds_weights_and_overflows_to_inf():

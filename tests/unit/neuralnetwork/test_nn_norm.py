@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nn_helpers import (F, check, coreml_reference, n, network, randn, t, torch)
+from nn_helpers import (F, check, n, network, randn, t)
 
 
 def test_batchnorm_and_instance_norm():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (F, check, coreml_reference, n, network, randn, t, torch)
+from nn_helpers import (F, check, n, network, randn, t, torch)
 
 
 def pool_spec(shape, kind, k, s, padding="VALID", pads=(0, 0, 0, 0), exclude=True, is_global=False):

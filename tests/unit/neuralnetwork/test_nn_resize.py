@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (F, check, coreml_reference, n, network, randn, t, torch)
+from nn_helpers import (F, check, coreml_reference, n, network, randn, t)
 
 
 @pytest.mark.parametrize("mode,torch_kwargs", [
@@ -46,7 +46,7 @@ def test_crop_resize_samples_the_box(mode, grid):
         "c", ["x", "roi"], "out", target_height=3, target_width=4, mode=mode))
     got = coreml_reference.predict(spec, {"x": x, "roi": roi})["out"]
     assert got.shape == (2, 2, 3, 3, 4)
-    for n, (h0, w0, h1, w1) in enumerate(roi.reshape(2, 4)):
+    for index, (h0, w0, h1, w1) in enumerate(roi.reshape(2, 4)):
         for b in range(2):
             want = _bilinear_reference(x[0, b], grid(h0, h1, 3), grid(w0, w1, 4))
-            np.testing.assert_allclose(got[n, b], want, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got[index, b], want, rtol=1e-5, atol=1e-5)

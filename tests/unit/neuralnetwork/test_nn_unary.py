@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_helpers import (check, coreml_reference, network, randn, torch)
+from nn_helpers import (check, network, randn)
 
 
 UNARY = [("sqrt", {}, lambda x: np.sqrt(np.abs(x) + 0.1), True),
