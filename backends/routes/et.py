@@ -45,6 +45,7 @@ CPU_FALLBACK = "ops outside Core ML run on ExecuTorch's CPU kernels (never on th
 
 class ET(Backend):
     name = "et"
+    order = 50
     env = "et"
     python = "3.11"
     artifact = "model.pte"
@@ -148,34 +149,31 @@ class ET(Backend):
         """The whole program on this host: the .pte's own instructions, its Core ML delegate
         calls answered by coreml_reference on the unpacked partitions (``precision`` "fp16"
         emulates GPU / Neural Engine arithmetic there), the kernels outside Core ML by torch
-        (fp32, as ExecuTorch's CPU kernels)."""
-        import coreml_reference
+        (fp32, as ExecuTorch's CPU kernels). A .pte converted elsewhere (no executorch.json
+        beside it) takes ``inputs`` in the order given, names its outputs output_<i> and has
+        its partitions unpacked into a temporary folder."""
         from backends import executorch_program
+        if not os.path.isfile(path):
+            raise BadInput("{}: no such file".format(path))
         folder = os.path.dirname(os.path.abspath(path))
         sidecar = read_sidecar(folder)
-        names_in = sidecar.get("inputs") or [f["name"] for f in record.get("inputs", [])]
-        names_out = sidecar.get("outputs") or [f["name"] for f in record.get("outputs", [])]
-        if not names_in or not names_out:
-            raise BadInput("{}: no {} next to the .pte (written at conversion): cannot name its "
-                           "inputs and outputs".format(path, SIDECAR))
+        names_in = sidecar.get("inputs") or [f["name"] for f in (record or {}).get("inputs", [])]
+        names_out = sidecar.get("outputs") or [f["name"] for f in (record or {}).get("outputs", [])]
+        names_in = names_in or list(inputs)
         missing = [n for n in names_in if n not in inputs]
         if missing:
             raise BadInput("input {!r} is missing (the model takes: {})".format(
                 missing[0], ", ".join(names_in)))
-        models = [coreml_reference.load(os.path.join(folder, p)) for p in sidecar.get("partitions", [])]
-
-        def call_partition(index, args):
-            if index >= len(models):
-                raise BadInput("the program calls Core ML partition {} but {} lists {}".format(
-                    index, SIDECAR, len(models)))
-            spec = models[index].spec.description
-            names = [f.name for f in spec.input]
-            feeds = dict(zip(names, args[:len(names)]))
-            result = coreml_reference.predict(models[index], feeds, precision=precision)
-            return [result[f.name] for f in spec.output]
-
-        outputs = executorch_program.run(executorch_program.read(path),
-                                         [inputs[n] for n in names_in], call_partition)
+        program = executorch_program.read(path)
+        partitions = [os.path.join(folder, p) for p in sidecar.get("partitions", [])]
+        with contextlib.ExitStack() as stack:
+            if not sidecar:
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="et-run-"))
+                with open(path, "rb") as f:
+                    partitions = [os.path.join(tmp, p) for p in save_partitions(f.read(), tmp)]
+            outputs = executorch_program.run(program, [inputs[n] for n in names_in],
+                                             partition_runner(partitions, precision))
+        names_out = names_out or ["output_{}".format(i) for i in range(len(outputs))]
         return dict(zip(names_out, outputs))
 
     def watch_ops(self):
@@ -265,6 +263,27 @@ def overall_precision(kinds):
     if len(kinds) == 1:
         return kinds.pop()
     return "mixed"
+
+
+def partition_runner(paths, precision):
+    """call_partition for ``executorch_program.run``: the delegate's arguments fed to the
+    partition's inputs in its description's order (ExecuTorch's Core ML runtime maps them so),
+    its outputs returned in that order; each model parsed once."""
+    import coreml_reference
+    models = {}
+
+    def call_partition(index, args):
+        if index >= len(paths):
+            raise BadInput("the program calls Core ML partition {} but only {} were unpacked".format(
+                index, len(paths)))
+        if index not in models:
+            models[index] = coreml_reference.load(paths[index])
+        description = models[index].spec.description
+        names = [f.name for f in description.input]
+        result = coreml_reference.predict(models[index], dict(zip(names, args[:len(names)])),
+                                          precision=precision)
+        return [result[f.name] for f in description.output]
+    return call_partition
 
 
 def read_sidecar(folder):

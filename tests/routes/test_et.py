@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -152,6 +153,15 @@ def test_op_left_outside_core_ml_runs_in_torch_and_the_whole_still_matches(model
     outputs = backends.get("et").run_artifact(str(tmp_path / "model.pte"), record, inputs, "fp16")
     assert_matches(outputs, golden, ["y", "h"], "fp16")
     assert not np.array_equal(outputs["y"], golden[0])      # fp16 emulation really applied
+
+    # A .pte alone (converted elsewhere: no executorch.json, no partitions/ beside it): its
+    # partitions are unpacked on the fly, inputs taken in order, outputs named output_<i>.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(str(tmp_path / "model.pte"), str(bare / "model.pte"))
+    outputs = backends.get("et").run_artifact(str(bare / "model.pte"), {}, inputs)
+    assert_matches(outputs, golden, ["output_0", "output_1"], "fp32")
+    assert os.listdir(str(bare)) == ["model.pte"]
 
     # A wrong input is one line naming it, not a traceback from deep inside.
     from backends.base import BadInput
