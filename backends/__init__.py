@@ -19,13 +19,13 @@ class UnknownRoute(BadInput):
 def all_routes():
     """route name -> Backend, in a stable order (v3, v4, v9, v9-export, ...)."""
     package = importlib.import_module("backends.routes")
-    found = OrderedDict()
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module("backends.routes." + info.name)
         backend = getattr(module, "BACKEND", None)
         if isinstance(backend, Backend):
-            found[backend.name] = backend
-    return found
+            found.append(backend)
+    return OrderedDict((b.name, b) for b in sorted(found, key=lambda b: (b.order, b.name)))
 
 
 def get(name):

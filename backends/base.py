@@ -120,6 +120,8 @@ class Backend(object):
     hook_kind = None     # what a hooks file overrides for this route (for --help)
     variants = ()        # backends.variants names this route can build besides its default
     runtime = "Core ML"  # what runs the artifact on a device (compare's runtime column)
+    order = 100          # place in the default route list and every table (lower first)
+    min_os = None        # oldest OS that runs the artifact when its spec version does not say
     # True when the host's coreml_reference opens the artifact itself (.mlmodel / .mlpackage);
     # False when only the route's own env can run it (``run_artifact`` there, through
     # ``python -m backends.artifact_run``).

@@ -75,9 +75,11 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
            "fp32": {}, "fp16": {}, "size_bytes": record.get("file_bytes"),
            "seconds": conversion_summary(record)["seconds"] if record.get("seconds") else None,
            "toolchain": record.get("toolchain"), "runtime": backend.runtime,
-           "spec_version": record.get("spec_version"),
+           "min_os": backend.min_os, "spec_version": spec_version(record),
            "model_type": record.get("spec_type"),
            "layers_ops": record.get("layer_count", record.get("op_count"))}
+    if record.get("executorch"):
+        row["executorch"] = record["executorch"]
     if record["status"] == "ok":
         verified = record.get("verified") or {}
         row["fp32"] = {"snr_db": verified.get("worst_snr_db"),
@@ -88,4 +90,18 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
         row["folder"] = folder
         row["variant"] = variant
         row["compute_units"] = record.get("compute_units")
+        row["precision"] = precision_of(record)
     return row
+
+
+def spec_version(record):
+    """The Core ML spec version the artifact needs: its own, or for an ExecuTorch program
+    the newest of its Core ML partitions'."""
+    partitions = [p.get("spec_version") for p in record.get("partition_specs") or []]
+    return record.get("spec_version") or max([v for v in partitions if v] or [None], key=lambda v: v or 0)
+
+
+def precision_of(record):
+    """What the artifact computes in: fp32, fp16 or mixed (a NeuralNetwork computes fp32 on
+    the CPU; GPU and Neural Engine choose fp16 themselves, as the fp16 column shows)."""
+    return record.get("compute_precision") or "fp32"

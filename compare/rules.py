@@ -6,14 +6,24 @@ from __future__ import annotations
 # Core ML specification version -> the oldest OS that runs it (coremltools' spec table).
 SPEC_TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS15",
                 7: "iOS16", 8: "iOS17", 9: "iOS18"}
-TARGETS = ("iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18")
+TARGETS = ("iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18", "iOS27")
+
+# Runtimes, most deployable first (rule 4).
+RUNTIMES = ("Core ML", "ExecuTorch + Core ML", "Core AI")
 
 RULES = [
-    "it converts, and the reference evaluator matches PyTorch (`verified: matches`: fp32 "
-    "tolerance, or fp16's for an fp16-typed ML Program, which runs as typed everywhere)",
-    "its deployment target is no newer than --min-target (when given)",
+    "it converts, and its check against PyTorch matches (`verified: matches`: fp32 "
+    "tolerance, or fp16's for an fp16-typed program, which runs as typed everywhere; Core ML "
+    "models by the reference evaluator, an ExecuTorch program with its Core ML partitions by "
+    "the evaluator and the rest by torch, a Core AI model by Apple's own Core AI interpreter)",
+    "its deployment target is no newer than --min-target (when given; Core AI needs iOS / "
+    "macOS 27)",
     "fp16, the arithmetic of the GPU and Neural Engine (emulated), stays within tolerance; "
     "when no route passes, the best fp32 route is recommended for CPU only",
+    "then the runtime: Core ML alone (part of the OS: nothing added to the app, the widest "
+    "reach), then ExecuTorch + Core ML (adds ExecuTorch's runtime to the app; ops left outside "
+    "Core ML run on its CPU kernels), then Core AI (iOS / macOS 27 only, and its device "
+    "placement is decided on the device, which Linux cannot check)",
     "then the newer toolchain (coremltools 9, then 4, then 3): maintained, and the only one "
     "that writes ML Programs",
     "then the smaller model file, then fewer layers/ops",
@@ -21,7 +31,8 @@ RULES = [
 
 
 def target_of(row):
-    return SPEC_TARGETS.get(row.get("spec_version"))
+    """The oldest OS that runs the row's artifact: the runtime's own floor, else its spec's."""
+    return row.get("min_os") or SPEC_TARGETS.get(row.get("spec_version"))
 
 
 def _target_rank(name):
@@ -58,11 +69,17 @@ def recommend(rows, min_target=None):
                        "(computeUnits = .cpuOnly), fp32")
     reasons.append("{} {}, {}, {}".format(row.get("model_type"), _toolchain(row), _size(row),
                                           _count(row)))
+    note = runtime_note(row)
+    if note:
+        reasons.append(note)
     for route in candidates:
         if route == best:
             continue
         if route not in fp16_ok and fp16_ok:
-            why_not[route] = "fp16 fails: {}".format(fp16_problem(rows[route]))
+            fp16 = rows[route].get("fp16") or {}
+            why_not[route] = ("fp16 not evaluated ({}); ranked after the routes whose fp16 "
+                              "was checked".format(fp16["not_measured"]) if "not_measured" in fp16
+                              else "fp16 fails: {}".format(fp16_problem(rows[route])))
         else:
             why_not[route] = _ranked_lower(rows[route], row, best)
     return best, reasons, why_not
@@ -77,8 +94,8 @@ def _disqualified(row, min_target):
     if verified.get("status") != "matches":
         return "{}: {}".format(verified.get("status"), verified.get("reason"))
     if min_target and _target_rank(target_of(row)) > _target_rank(min_target):
-        return "needs {} (spec {}), newer than --min-target {}".format(
-            target_of(row), row.get("spec_version"), min_target)
+        needs = "spec {}".format(row.get("spec_version")) if row.get("spec_version") else row.get("runtime")
+        return "needs {} ({}), newer than --min-target {}".format(target_of(row), needs, min_target)
     return None
 
 
@@ -96,11 +113,36 @@ def fp16_problem(row):
     return "worst SNR {} dB, output {}".format(_num(fp16.get("snr_db")), fp16.get("failing"))
 
 
+def runtime_note(row):
+    """What the runtime asks of the app, in words (None for Core ML alone)."""
+    runtime = row.get("runtime") or "Core ML"
+    if runtime == "ExecuTorch + Core ML":
+        et = row.get("executorch") or {}
+        outside = sum((et.get("not_delegated") or {}).values())
+        return ("ExecuTorch adds its runtime to the app; {} of {} ops run inside Core ML{}".format(
+            et.get("delegated_ops"), et.get("total_ops"),
+            ", the other {} on ExecuTorch's CPU kernels".format(outside) if outside else ""))
+    if runtime == "Core AI":
+        return ("Core AI runs on iOS / macOS 27 and later only; CPU, GPU or Neural Engine is "
+                "chosen when the asset is specialized on the device")
+    return None
+
+
+def _runtime_rank(row):
+    runtime = row.get("runtime") or "Core ML"
+    return RUNTIMES.index(runtime) if runtime in RUNTIMES else len(RUNTIMES)
+
+
 def _rank(route, row):
-    return (-_ct_major(row), row.get("size_bytes") or 0, row.get("layers_ops") or 0, route)
+    return (_runtime_rank(row), -_ct_major(row), row.get("size_bytes") or 0,
+            row.get("layers_ops") or 0, route)
 
 
 def _ranked_lower(row, best_row, best):
+    if _runtime_rank(row) > _runtime_rank(best_row):
+        return "{} runtime, ranked after {} for {} ({})".format(
+            row.get("runtime"), best_row.get("runtime") or "Core ML", best,
+            runtime_note(row) or "rule 4")
     if _ct_major(row) < _ct_major(best_row):
         return "older toolchain ({} vs {} for {})".format(_toolchain(row), _toolchain(best_row), best)
     if (row.get("size_bytes") or 0) > (best_row.get("size_bytes") or 0):
@@ -120,7 +162,12 @@ def _ct_major(row):
 
 
 def _toolchain(row):
-    return "coremltools {}".format((row.get("toolchain") or {}).get("coremltools"))
+    versions = row.get("toolchain") or {}
+    if versions.get("coreai-torch"):
+        return "coreai-torch {}".format(versions["coreai-torch"])
+    if versions.get("executorch"):
+        return "executorch {} + coremltools {}".format(versions["executorch"], versions.get("coremltools"))
+    return "coremltools {}".format(versions.get("coremltools"))
 
 
 def _size(row):
@@ -129,7 +176,8 @@ def _size(row):
 
 
 def _count(row):
-    return "{} {}".format(row.get("layers_ops"), "ops" if row.get("model_type") == "mlProgram" else "layers")
+    layers = str(row.get("model_type")).startswith("neuralNetwork")
+    return "{} {}".format(row.get("layers_ops"), "layers" if layers else "ops")
 
 
 def _num(x):

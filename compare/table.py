@@ -6,14 +6,29 @@ from tabulate import tabulate
 from bench.units import human_bytes
 from compare import rules
 
-HEADERS = ["route", "status", "target (spec)", "type", "may run on", "size",
+HEADERS = ["route", "runtime", "status", "target (spec)", "type", "may run on", "size",
            "as typed: SNR / max err", "fp16 (emulated)", "convert s"]
+
+
+def runtime_cell(row):
+    """``Core ML``, ``Core AI``, or ``ExecuTorch + Core ML (95% ops in Core ML)``."""
+    runtime = row.get("runtime") or "Core ML"
+    et = row.get("executorch") or {}
+    if et.get("total_ops"):
+        runtime += " ({:.0%} ops in Core ML)".format(et.get("delegated_ops", 0) / float(et["total_ops"]))
+    return runtime
+
+
+def _target_cell(row):
+    if row.get("spec_version"):
+        return "{} ({})".format(row.get("target"), row.get("spec_version"))
+    return str(row.get("target"))
 
 
 def cells(route, row):
     if row["status"] != "ok":
         status = row["status"] if row["status"] == "not applicable" else "failed ({})".format(row.get("stage"))
-        return [route, status, "", "", "", "", "", "", _seconds(row)]
+        return [route, runtime_cell(row), status, "", "", "", "", "", "", _seconds(row)]
     verified = (row.get("verified") or {}).get("status")
     fp32 = "not evaluated"
     if row["fp32"].get("snr_db") is not None:
@@ -25,7 +40,7 @@ def cells(route, row):
         fp16_cell = "overflow: " + rules.fp16_problem(row)
     else:
         fp16_cell = "{} dB{}".format(_num(fp16.get("snr_db")), "" if fp16.get("within_tolerance") else " (low)")
-    return [route, "ok, {}".format(verified), "{} ({})".format(row.get("target"), row.get("spec_version")),
+    return [route, runtime_cell(row), "ok, {}".format(verified), _target_cell(row),
             row.get("model_type"), " ".join(row.get("compute_units") or []),
             human_bytes(row.get("size_bytes") or 0), fp32, fp16_cell,
             _seconds(row)]

@@ -20,6 +20,7 @@ OPSET = 9   # torch 1.4's default; the opset onnx-coreml 1.3 covers best
 
 class V3(Backend):
     name = "v3"
+    order = 10
     env = "v3"
     python = "3.7"
     artifact = "model.mlmodel"

@@ -14,6 +14,7 @@ from backends.variants import compress
 
 class V4(Backend):
     name = "v4"
+    order = 20
     env = "v4"
     python = "3.8"
     artifact = "model.mlmodel"

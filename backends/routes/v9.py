@@ -19,6 +19,7 @@ from backends.variants import PRECISION_VARIANTS, compress
 
 class V9(Backend):
     name = "v9"
+    order = 30
     env = "v9"
     python = "3.11"
     artifact = "model.mlpackage"

@@ -11,6 +11,7 @@ from backends.sources import TORCHSCRIPT
 
 class V9Export(V9):
     name = "v9-export"
+    order = 40
     summary = "torch.export -> coremltools 9 ct.convert (ML Program, fp16 by default)"
     hook_kind = "torch.export (ATen) op -> MIL composite (register_torch_op)"
 

@@ -62,3 +62,50 @@ def test_readme_quotes_the_rules_as_written_in_code():
 def test_a_size_difference_hidden_by_rounding_is_said_in_bytes():
     _, _, why_not = recommend({"v9": row(size=11_900_100), "v9-export": row(size=11_900_000)})
     assert why_not["v9"] == "larger (11,900,100 B vs 11,900,000 B for v9-export)"
+
+
+def et_row(delegated=19, total=20, outside=None, **kw):
+    r = row(kind="executorch", **kw)
+    r["runtime"] = "ExecuTorch + Core ML"
+    r["toolchain"] = {"executorch": "1.5.1", "coremltools": "9.0"}
+    r["executorch"] = {"partitions": 1, "delegated_ops": delegated, "total_ops": total,
+                       "not_delegated": outside or {"aten.cumsum.default": total - delegated}}
+    return r
+
+
+def coreai_row(**kw):
+    r = row(kind="coreai", spec=None, **kw)
+    r.update(runtime="Core AI", min_os="iOS27", toolchain={"coreai-torch": "0.4.3"})
+    r["fp16"] = {"not_measured": "the Core AI interpreter runs the program as typed"}
+    return r
+
+
+def test_core_ml_alone_ranks_before_executorch_and_core_ai_and_says_why():
+    rows = {"v9": row(size=2000), "et": et_row(size=1000), "coreai": coreai_row(size=500)}
+    best, _, why_not = recommend(rows)
+    assert best == "v9"
+    assert why_not["et"].startswith("ExecuTorch + Core ML runtime, ranked after Core ML for v9")
+    assert "the other 1 on ExecuTorch's CPU kernels" in why_not["et"]
+    assert why_not["coreai"].startswith("fp16 not evaluated (the Core AI interpreter")
+
+
+def test_min_target_below_ios27_excludes_core_ai_with_the_reason():
+    rows = {"coreai": coreai_row(), "v4": row("4.1", spec=4, kind="neuralNetwork")}
+    best, _, why_not = recommend(rows, min_target="iOS18")
+    assert best == "v4"
+    assert why_not["coreai"] == "needs iOS27 (Core AI), newer than --min-target iOS18"
+
+
+def test_executorch_alone_is_recommended_with_its_runtime_note():
+    best, reasons, _ = recommend({"et": et_row(delegated=20, total=20, outside={}),
+                                  "v9": row(status="failed", stage="convert", reason="no")})
+    assert best == "et"
+    assert "ExecuTorch adds its runtime to the app; 20 of 20 ops run inside Core ML" in reasons
+    assert "executorch 1.5.1 + coremltools 9.0" in " ".join(reasons)
+
+
+def test_table_shows_the_runtime_and_the_share_of_ops_in_core_ml():
+    from compare.table import runtime_cell
+    assert runtime_cell(et_row(delegated=19, total=20)) == "ExecuTorch + Core ML (95% ops in Core ML)"
+    assert runtime_cell(coreai_row()) == "Core AI"
+    assert runtime_cell(row()) == "Core ML"
