@@ -32,6 +32,8 @@ PLACEMENT = ("decided when the asset is specialized on the device (macOS / iOS 2
 
 class CoreAI(Backend):
     name = "coreai"
+    order = 60
+    min_os = "iOS27"      # Core AI ships with iOS / macOS 27
     env = "coreai"
     python = "3.11"
     artifact = "model.aimodel"
