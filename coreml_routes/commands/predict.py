@@ -8,10 +8,12 @@ import sys
 from coreml_routes.errors import UserError
 
 HELP = """\
-Run a converted Core ML model (.mlmodel or .mlpackage) with coreml_reference, a numpy
-evaluator of the spec — no macOS needed. Prints each output's name and shape; when the
-model's folder holds golden.npz and the input is its input, also the max abs error and
-SNR of every output against PyTorch.
+Run a converted model on Linux, no macOS needed: a Core ML model (.mlmodel or .mlpackage)
+with coreml_reference, a numpy evaluator of the spec; an ExecuTorch program (.pte) in route
+et's env, its Core ML partitions by coreml_reference and the other ops by torch; a Core AI
+model (.aimodel) in route coreai's env, by Apple's own Core AI interpreter. Prints each
+output's name and shape; when the model's folder holds golden.npz and the input is its
+input, also the max abs error and SNR of every output against PyTorch.
 
 --input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz), a
 .wav file (mono mix, resampled to the model's sample rate, cut or zero-padded to the
@@ -25,7 +27,8 @@ A classifier's label prints as is, its probabilities as the top 3.
 def register(subparsers):
     p = subparsers.add_parser("predict", help="run a Core ML model with the reference evaluator",
                               description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="path to model.mlmodel or model.mlpackage")
+    p.add_argument("model", metavar="MODEL",
+                   help="path to model.mlmodel, model.mlpackage, model.pte or model.aimodel")
     p.add_argument("--input", required=True, metavar="FILE", help=".npz, .wav or image input")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="fp32: the model as typed, Core ML on CPU (an fp16 ML Program, "
@@ -41,9 +44,13 @@ def run(args) -> int:
     from coreml_reference import metrics
 
     out = checked_out_path(args.out) if args.out else None
-    loaded = coreml_reference.load(args.model)   # its errors are BadInput: the user's file
-    inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
-    outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
+    backend = route_for_artifact(args.model)
+    if backend is not None:
+        inputs, outputs = run_in_route_env(backend, args)
+    else:
+        loaded = coreml_reference.load(args.model)   # its errors are BadInput: the user's file
+        inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
+        outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
     golden = golden_for(args.model, inputs)
     print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():
@@ -63,6 +70,36 @@ def run(args) -> int:
             raise UserError("cannot write --out {}: {}".format(out, e.strerror or e))
         print("saved {}".format(out))
     return 0
+
+
+def route_for_artifact(path):
+    """The route whose own env runs ``path`` (a .pte, an .aimodel), or None for a Core ML
+    model, which the host's evaluator opens itself."""
+    import backends
+    suffix = os.path.splitext(os.path.normpath(path))[1]
+    for backend in backends.all_routes().values():
+        if not backend.runs_in_host and os.path.splitext(backend.artifact)[1] == suffix:
+            return backend
+    return None
+
+
+def run_in_route_env(backend, args):
+    """(inputs, outputs) of ``args.model`` run by its route's runtime in that route's env."""
+    from backends.artifact_run import ArtifactRunError, run_in_env
+    from backends.base import NotEmulated
+    from pipeline.envs import child_env, env_python
+    if not os.path.exists(args.model):
+        raise UserError("model file not found: {}".format(args.model))
+    inputs = read_inputs(args.input, None, args.model)
+    python = env_python(backend, provision=False)   # no env yet: one line saying `tox -e ...`
+    try:
+        outputs = run_in_env(python, backend.name, os.path.abspath(args.model), inputs,
+                             args.precision, env=child_env())
+    except NotEmulated as e:
+        raise UserError("--precision {} for {}: {}".format(args.precision, args.model, e))
+    except ArtifactRunError as e:
+        raise UserError("route {} cannot run {}: {}".format(backend.name, args.model, e))
+    return inputs, outputs
 
 
 def _feature_text(value):
@@ -106,7 +143,9 @@ NPZ_MAGIC, WAV_MAGIC = b"PK", b"RIFF"
 IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff")     # PNG, JPEG
 
 
-def read_inputs(path, loaded):
+def read_inputs(path, loaded, model_path=None):
+    """{name: array} from --input; ``loaded`` is the Core ML model (None for a route's own
+    artifact, whose inputs are then read from its conversion record)."""
     if os.path.isdir(path):
         raise UserError("--input {} is a directory; give an .npz or .wav file".format(path))
     if not os.path.isfile(path):
@@ -114,8 +153,14 @@ def read_inputs(path, loaded):
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic == WAV_MAGIC:
-        return wav_inputs(path, loaded)
+        if loaded is None:
+            return wav_inputs(path, model_path, recorded_inputs(model_path))
+        return wav_inputs(path, loaded.path, [(f.name, [int(d) for d in f.type.multiArrayType.shape])
+                                              for f in loaded.spec.description.input])
     if magic.startswith(IMAGE_MAGICS):
+        if loaded is None:
+            raise UserError("an image --input needs a Core ML model with an image input; give {} "
+                            "an .npz".format(model_path))
         return image_inputs(path, loaded)
     if not magic.startswith(NPZ_MAGIC):
         raise UserError("--input {} is not an .npz, .wav or image file (expected arrays saved "
@@ -149,7 +194,18 @@ def as_declared_types(inputs, loaded, verbose=False):
     return converted
 
 
-def wav_inputs(path, loaded):
+def recorded_inputs(model_path):
+    """[(name, shape)] of a route artifact's inputs, from the conversion record beside it."""
+    from backends.builds import read_record
+    record = read_record(os.path.dirname(os.path.abspath(model_path)))
+    if record is None or not record.get("inputs"):
+        raise UserError("a .wav --input needs the input's name and shape, which {} does not say "
+                        "(no conversion.json beside it): give an .npz".format(model_path))
+    return [(i["name"], i.get("shape") or []) for i in record["inputs"]]
+
+
+def wav_inputs(path, model_path, declared):
+    """A .wav for a model with one waveform input ``declared`` [(name, shape)]."""
     import numpy as np
     from scipy.io import wavfile
     from scipy.signal import resample_poly
@@ -161,18 +217,17 @@ def wav_inputs(path, loaded):
         data = data / float(np.iinfo(data.dtype).max)
     if data.ndim == 2:
         data = data.mean(axis=1)
-    target = model_sample_rate(loaded.path)
+    target = model_sample_rate(model_path)
     if rate != target:
         data = resample_poly(data, target, rate)
-    inputs = list(loaded.spec.description.input)
-    if len(inputs) != 1:
+    if len(declared) != 1:
         raise UserError("a .wav input needs a model with one input; {} has {}".format(
-            loaded.path, len(inputs)))
-    shape = [int(d) for d in inputs[0].type.multiArrayType.shape]
+            model_path, len(declared)))
+    name, shape = declared[0]
     length = shape[-1]
     wave = np.zeros(length, dtype=np.float32)
     wave[:min(length, len(data))] = data[:length]
-    return {inputs[0].name: wave.reshape(shape)}
+    return {name: wave.reshape(shape)}
 
 
 def image_inputs(path, loaded):
