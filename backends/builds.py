@@ -3,7 +3,8 @@
     build/<model>/<route>[+<variant>]/
         <artifact>               the converted model (model.mlmodel, model.mlpackage,
                                  model.pte with partitions/<i>.mlpackage, model.aimodel)
-        golden.npz               the inputs, and PyTorch's outputs for them
+        golden.npz               the inputs, and PyTorch's outputs for them: one case, or
+                                 several (other inputs, other shapes), see ``write_cases``
         conversion.json          the ConversionRecord: status, stage, error, timings, facts
         conversion.failed.json   a later failed run, kept beside an earlier good one
 
@@ -102,8 +103,61 @@ def write_golden(folder, inputs, outputs):
 
 
 def read_golden(folder):
-    """golden.npz -> (inputs, outputs), each {name: array} in the order written."""
+    """golden.npz -> (inputs, outputs) of its first case, each {name: array} in the order
+    written."""
     return read_arrays(golden_path(folder))
+
+
+# Several cases in one golden.npz: the first keeps the plain keys (so every reader of one
+# case reads it), the others are keyed ``<label>/input:<name>`` / ``<label>/output:<name>``,
+# and ``cases`` lists the labels in order. A case is a different input (a quiet clip, a
+# user's second --inputs file) or a different shape of a flexible input.
+CASES_KEY, CASE_SEP = "cases", "/"
+
+
+class Case(object):
+    def __init__(self, label, inputs, outputs):
+        self.label = label        # e.g. "example", "quiet", "waveform=1x16000"
+        self.inputs = inputs      # OrderedDict name -> array
+        self.outputs = outputs    # OrderedDict name -> array
+
+    def __repr__(self):
+        return "Case({!r})".format(self.label)
+
+
+def write_cases(folder, cases):
+    """golden.npz holding ``cases`` (a list of Case, at least one) in order."""
+    import numpy as np
+    labels = [c.label for c in cases]
+    if not cases or len(set(labels)) != len(labels) or any(CASE_SEP in l for l in labels):
+        raise ValueError("cases need distinct labels without {!r}: {}".format(CASE_SEP, labels))
+    first, rest = cases[0], cases[1:]
+    arrays = OrderedDict((INPUT + k, v) for k, v in first.inputs.items())
+    arrays.update((OUTPUT + k, v) for k, v in first.outputs.items())
+    for case in rest:
+        arrays.update((case.label + CASE_SEP + INPUT + k, v) for k, v in case.inputs.items())
+        arrays.update((case.label + CASE_SEP + OUTPUT + k, v) for k, v in case.outputs.items())
+    arrays[CASES_KEY] = np.array(labels)
+    np.savez(golden_path(folder), **arrays)
+
+
+def read_cases(folder):
+    """Every case of golden.npz, in order (a file of one case, as older builds have, gives
+    one case labelled "example")."""
+    import numpy as np
+    with np.load(golden_path(folder), allow_pickle=False) as data:
+        labels = [str(l) for l in data[CASES_KEY]] if CASES_KEY in data.files else ["example"]
+        found = OrderedDict((l, (OrderedDict(), OrderedDict())) for l in labels)
+        for key in data.files:
+            label, sep, rest = key.partition(CASE_SEP)
+            label, rest = (label, rest) if sep else (labels[0], key)
+            if label not in found:
+                continue
+            if rest.startswith(INPUT):
+                found[label][0][rest[len(INPUT):]] = data[key]
+            elif rest.startswith(OUTPUT):
+                found[label][1][rest[len(OUTPUT):]] = data[key]
+    return [Case(label, ins, outs) for label, (ins, outs) in found.items()]
 
 
 # --- conversion.json ------------------------------------------------------------------------

@@ -28,12 +28,35 @@ def in_host(path, inputs, precision="fp32", trace=None):
 
 
 def verify(folder, record, runner=None):
-    """{"status", "worst_snr_db", "max_abs_error", "reason"} for the model in ``folder``.
+    """{"status", "worst_snr_db", "max_abs_error", "reason", "cases"} for the model in
+    ``folder``, over every case of its golden.npz (``builds.read_cases``): it matches only
+    if every case matches; the verdict is the worst case's, named when there are several.
     ``runner(path, inputs, precision)`` runs the artifact (default: ``in_host``; an artifact
     only its route's env can run comes with a runner into that env)."""
+    cases = builds.read_cases(folder)
+    verdicts = [(case.label, verify_case(folder, record, case, runner)) for case in cases]
+    label, worst = max(verdicts, key=lambda lv: _badness(lv[1]))
+    if len(verdicts) > 1:
+        worst = dict(worst, reason="{} (worst of {} cases: {})".format(
+            worst["reason"], len(verdicts), label))
+        worst["worst_case"] = label
+        worst["cases"] = [dict(v, case=l) for l, v in verdicts]
+    return worst
+
+
+_ORDER = {None: 0, "matches": 1, "compressed": 2, "cannot evaluate": 3, "diverges": 4}
+
+
+def _badness(verdict):
+    snr = verdict.get("worst_snr_db")
+    return (_ORDER.get(verdict["status"], 3), -(snr if isinstance(snr, (int, float)) else 1e9))
+
+
+def verify_case(folder, record, case, runner=None):
+    """The verdict on one case (inputs and PyTorch's outputs for them)."""
     import coreml_reference
     from backends.base import NotEmulated
-    inputs, golden = builds.read_golden(folder)
+    inputs, golden = case.inputs, case.outputs
     path = os.path.join(folder, record["artifact"])
     try:
         outputs = (runner or in_host)(path, inputs, "fp32")
@@ -71,7 +94,7 @@ def evaluate(folder, record, precision, runner=None):
     with ``not_measured`` naming why the evaluator could not run. ``runner``: as ``verify``'s
     (no per-layer trace then)."""
     from backends.base import NotEmulated
-    inputs, golden = builds.read_golden(folder)
+    inputs, golden = builds.read_golden(folder)   # the first case: the fp16 question is typed
     watcher = FirstNonFinite()
     path = os.path.join(folder, record["artifact"])
     try:

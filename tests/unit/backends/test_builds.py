@@ -51,3 +51,27 @@ def test_unreadable_record_is_none(tmp_path):
     (tmp_path / "conversion.json").write_text("{half")
     assert builds.read_record(str(tmp_path)) is None
     assert builds.read_record(str(tmp_path / "nowhere")) is None
+
+
+def test_cases_round_trip_and_the_first_stays_readable_alone(tmp_path):
+    loud = builds.Case("example", {"x": np.ones((1, 4), np.float32)}, {"y": np.full((1, 2), 2.0, np.float32)})
+    quiet = builds.Case("quiet", {"x": np.full((1, 8), 1e-3, np.float32)}, {"y": np.zeros((1, 2), np.float32)})
+    builds.write_cases(str(tmp_path), [loud, quiet])
+    cases = builds.read_cases(str(tmp_path))
+    assert [c.label for c in cases] == ["example", "quiet"]
+    assert cases[1].inputs["x"].shape == (1, 8) and np.array_equal(cases[1].outputs["y"], quiet.outputs["y"])
+    inputs, outputs = builds.read_golden(str(tmp_path))       # a one-case reader sees the first
+    assert list(inputs) == ["x"] and inputs["x"].shape == (1, 4) and outputs["y"][0, 0] == 2.0
+
+
+def test_an_old_golden_file_is_one_case(tmp_path):
+    builds.write_golden(str(tmp_path), {"x": np.ones(3, np.float32)}, {"y": np.ones(1, np.float32)})
+    cases = builds.read_cases(str(tmp_path))
+    assert [c.label for c in cases] == ["example"] and list(cases[0].outputs) == ["y"]
+
+
+def test_case_labels_must_be_distinct():
+    import pytest
+    case = builds.Case("a", {}, {})
+    with pytest.raises(ValueError):
+        builds.write_cases("unused", [case, case])
