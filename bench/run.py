@@ -120,13 +120,34 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
     else:
         row["reference"]["latency"] = _cell(lambda: latency.reference_evaluator(
             art.model_path, inputs, reference_repeat, warmup), "reference evaluator")
-    if runtime is None:
-        row["coreml"] = macos.not_measured_section()
-    else:
-        row["coreml"] = macos.measure(runtime, art.model_path, inputs, golden, protocol)
+    kind = runtime_kind(route)
+    if kind == macos.CORE_ML:
+        row["coreml"] = macos.not_measured_section() if runtime is None else \
+            macos.measure(runtime, art.model_path, inputs, golden, protocol)
+    else:   # ExecuTorch (et) and Core AI (coreai): their own runtimes, in their routes' envs
+        row["coreml"] = macos.section(kind, art.model_path, inputs, golden, protocol,
+                                      runtime=runtime, env_python=route_python(route))
+    measured = row["coreml"].get("runtime") is not None
     row["timing"] = {"reference_evaluator": {"runs": reference_repeat, "warmup": warmup},
-                     "coreml": dict(protocol) if runtime is not None else None}
+                     "coreml": dict(protocol) if measured else None}
     return row
+
+
+def runtime_kind(route):
+    """What runs the artifact of ``route`` (``v9+lut4`` included) on a device: Backend.runtime."""
+    import backends
+    return backends.get(builds.split_folder_name(route)[0]).runtime
+
+
+def route_python(route):
+    """The Python of the route's env (as ``pipeline.envs`` finds it: the override variable,
+    else .tox/<env>), or None when it is absent."""
+    import backends
+    backend = backends.get(builds.split_folder_name(route)[0])
+    given = os.environ.get("COREML_ROUTES_PYTHON_" + backend.env.upper().replace("-", "_"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    python = given or os.path.join(root, ".tox", backend.env, "bin", "python")
+    return python if os.path.exists(python) else None
 
 
 def _any_golden_inputs(build_dir, model, routes):

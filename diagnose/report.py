@@ -20,6 +20,8 @@ def render(d):
             lines.append("  tried alone: " + ", ".join(
                 "{} {}".format(a["module"], "ok" if a["status"] == "ok" else a["status"].upper())
                 for a in tried))
+    elif "counts" in d and "layer" not in d:      # et / coreai: searched in the route's env
+        lines += _in_env(d)
     else:
         layer = d.get("layer")
         if layer:
@@ -43,6 +45,58 @@ def render(d):
             lines += _share(d.get("counts") or {}, d["reference"])
     lines.append("  written {}".format(d["file"]))
     return "\n".join(lines)
+
+
+def _in_env(d):
+    """et: the first divergent partition, then the op in it; coreai: the first op."""
+    lines = []
+    part, op = d.get("partition"), d.get("op")
+    if part:
+        worst = min((o for o in part["outputs"] if not o["within_tolerance"]),
+                    key=lambda o: o["snr_db"] if o["snr_db"] is not None else float("inf"),
+                    default=None)
+        lines.append("  first divergent partition: {} ({}, typed {}, held to {} tolerance){}".format(
+            part["index"], part["file"], part["precision"], part["tolerance"],
+            "" if worst is None else ": output {} {}".format(worst["node"], _op_error(worst))))
+    if op:
+        lines.append("  first divergent op{}: {} {!r}{} shape {}  {}".format(
+            " in it" if part else "", op.get("target"), op["node"],
+            " (Core AI op {})".format(op["coreai_op"]) if op.get("coreai_op") is not None else "",
+            op.get("shape"), _op_error(op)))
+    elif part:
+        lines.append("  no op inside it departs alone (its outputs do): see diagnosis.json")
+    if d.get("run_error"):
+        lines.append("  the route's runtime stopped: {}".format(d["run_error"]))
+    if d.get("search_error"):
+        lines.append("  the search stopped: {}".format(d["search_error"]))
+    for name, o in sorted(d.get("outputs", {}).items()):
+        lines.append("  output {:<14} {}".format(name, _error(o)))
+    odd = d.get("departs_yet_outputs_match")
+    if odd:
+        where = odd.get("op") or {}
+        lines.append("  note: every output matches, yet {} {!r} departs from PyTorch's value "
+                     "(within the outputs' tolerance downstream)".format(
+                         where.get("target"), where.get("node")))
+    c = d.get("counts") or {}
+    if d["route"] == "et":
+        lines.append("  compared {} ops in {} Core ML partition(s) ({} within tolerance) with {}: "
+                     "{} agree{}".format(c.get("compared"), c.get("partitions"),
+                                        c.get("partitions_within_tolerance"), d["reference"],
+                                        c.get("agree"), "; {} not compared (another layout)".format(
+                                            c["not_compared"]) if c.get("not_compared") else ""))
+    else:
+        lines.append("  compared {} ops with {}: {} agree; not compared: {} fused by Core AI's "
+                     "optimizer, {} with no Core AI value".format(
+                         c.get("compared"), d["reference"], c.get("agree"), c.get("fused"),
+                         c.get("unmapped")))
+    return lines
+
+
+def _op_error(o):
+    if o.get("max_abs_error") is None:
+        return "exact"
+    return "max abs error {:.3g}  SNR {} dB".format(
+        o["max_abs_error"], "inf" if o.get("snr_db") is None else "{:.1f}".format(o["snr_db"]))
 
 
 def _share(c, reference):

@@ -8,7 +8,7 @@ import tempfile
 from backends.builds import write_json_atomic
 from backends.builds import route_dir
 from backends.runner import convert_isolated
-from diagnose import divergence, failure
+from diagnose import divergence, failure, in_env
 
 
 def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=None,
@@ -23,13 +23,15 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
     import backends
     from backends.sources import parse
     name = name or parse(model).default_name
-    variant = "fp32" if "fp32" in backends.get(route).variants else None
+    backend = backends.get(route)
+    variant = variant_for(backend, precision)
     job = dict(name=name, inputs=inputs, outputs=outputs, variant=variant)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-diagnose-") as scratch:
+        # Routes the host cannot run search in their own env, after the conversion.
+        extra = ["--intermediates", os.path.join(scratch, "reference.npz")] \
+            if backend.runs_in_host else []
         record = convert_isolated(python, route, model, out_root, samples, weights=weights,
-                                  hooks=hooks, env=env, extra_args=[
-                                      "--intermediates", os.path.join(scratch, "reference.npz")],
-                                  **job)
+                                  hooks=hooks, env=env, extra_args=extra, **job)
         result = {"schema": 1, "model": name, "route": route, "variant": variant,
                   "precision": precision,
                   "samples": samples, "hooks": hooks, "input": input_note,
@@ -38,6 +40,11 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
         if record["status"] != "ok":
             result.update(conversion_failure(python, route, model, samples, weights, hooks,
                                              env, scratch, record, job))
+        elif not backend.runs_in_host:
+            from backends.builds import read_golden
+            folder = route_dir(out_root, name, route, variant)
+            result.update(in_env.evaluate(python, route, model, folder, read_golden(folder)[1],
+                                          samples, weights, hooks, outputs, precision, env))
         else:
             folder = route_dir(out_root, name, route, variant)
             result.update(evaluate(folder, record, precision))
@@ -47,6 +54,16 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
     result["file"] = os.path.join(folder, filename)
     write_json_atomic(result["file"], result)
     return result
+
+
+def variant_for(backend, precision):
+    """The variant diagnosed: ML Program routes their fp32 variant (a conversion bug shows
+    against PyTorch's float32; the default fp16 program would blur every op); a route whose
+    default is fp32 and that builds an fp16 program (coreai) that program for
+    ``precision="fp16"``, else its default."""
+    if precision == "fp16" and "fp16" in backend.variants:
+        return "fp16"
+    return "fp32" if "fp32" in backend.variants else None
 
 
 def conversion_failure(python, route, model, samples, weights, hooks, env, scratch, record, job):

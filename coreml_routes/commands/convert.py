@@ -7,13 +7,18 @@ import sys
 import tempfile
 
 HELP = """\
-Convert a model to Core ML by one route: a zoo model or your own (--model FILE.py:FUNCTION,
-package.module:FUNCTION, a TorchScript .pt/.ts or an .onnx file, with --input/--inputs). The route runs in its own pinned toolchain
-(a tox env, created on first use) in a separate process, so a converter crash is recorded
-as a failed conversion, not a crash of this command.
+Convert a model for Apple devices by one route: a zoo model or your own (--model
+FILE.py:FUNCTION, package.module:FUNCTION, a TorchScript .pt/.ts or an .onnx file, with
+--input/--inputs). The route runs in its own pinned toolchain (a tox env, created on first
+use) in a separate process, so a converter crash is recorded as a failed conversion, not a
+crash of this command.
 
 writes DIR/<model>/<route>/:
   model.mlmodel | model.mlpackage   the Core ML model (NeuralNetwork | ML Program)
+  model.pte, partitions/<i>.mlpackage
+                                    route et: the ExecuTorch program and its Core ML
+                                    partitions, unpacked
+  model.aimodel                     route coreai: the Core AI asset
   model.onnx                        the intermediate ONNX file (route v3 only)
   golden.npz                        the example input and PyTorch's outputs
                                     (keys input:<name>, output:<name>)
@@ -21,14 +26,18 @@ writes DIR/<model>/<route>/:
                                     toolchain versions, spec type, layer/op histogram
 A failed run never overwrites an earlier successful one (it writes conversion.failed.json).
 
-After saving, the model is evaluated with the reference evaluator (fp32) against golden.npz:
+After saving, the model is evaluated against golden.npz by the reference evaluator (fp32;
+et: partitions by it, the ops left outside Core ML by torch; coreai: Apple's Core AI
+interpreter in the route's env):
 conversion.json's "verified" says matches / diverges / cannot evaluate, with the worst SNR
 and max abs error; "torch_drift" compares the route env's torch with this host's torch on
 the same weights and inputs.
 Exit 0 converted (and not diverging), 1 the route failed or the model diverges, 2 bad input.
-Variants are part of the folder name: --precision fp32 writes DIR/<model>/<route>+fp32/,
---compress NAME writes DIR/<model>/<route>+NAME/. The plain <route>/ folder is the route's
-default, as users get it from that toolchain (v9, v9-export: coremltools' fp16 ML Program).
+Variants are part of the folder name: --precision P writes DIR/<model>/<route>+P/ when P is
+not the route's default precision, --compress NAME writes DIR/<model>/<route>+NAME/. The
+plain <route>/ folder is the route's default, as users get it from that toolchain (v9,
+v9-export: coremltools' fp16 ML Program; et: fp16 Core ML partitions; coreai: a program
+typed as the module, fp32 for a float32 module).
 """
 
 
@@ -51,16 +60,29 @@ def register(subparsers):
     p.add_argument("--hooks", metavar="FILE",
                    help="Python file defining HOOKS = {route: {op type: function}} to replace how "
                         "an op converts (v3: ONNX op -> onnx-coreml function; v4/v9: TorchScript "
-                        "op -> MIL composite). See examples/hooks_pad.py")
-    from backends.variants import SUMMARIES
+                        "op -> MIL composite; v9-export, et: ATen op -> MIL composite; coreai: "
+                        "aten::<op>.<overload> -> Core AI lowering). See examples/hooks_pad.py")
+    from backends.variants import PRECISION_VARIANTS, SUMMARIES
+    precision_routes = [(n, b) for n, b in routes.items()
+                        if any(v in PRECISION_VARIANTS for v in b.variants)]
     p.add_argument("--precision", choices=["fp16", "fp32"],
-                   help="ML Program routes (v9, v9-export): fp16 is coremltools' default (the plain "
-                        "<route>/ folder); fp32 writes <route>+fp32/ (runs on CPU and GPU only, "
-                        "never the Neural Engine)")
-    p.add_argument("--compress", metavar="NAME", choices=[n for n in SUMMARIES if n != "fp32"],
+                   help="the precision the program is typed in, for routes that offer both "
+                        "(the other routes build NeuralNetworks, whose precision Core ML picks per "
+                        "device): " + "; ".join(
+                            "{} {} (default), {} into <route>+{}/".format(
+                                n, _default_precision(b), _other_precision(b),
+                                _other_precision(b)) for n, b in precision_routes)
+                        + ". An fp32-typed ML Program runs on CPU and GPU only, never the Neural "
+                          "Engine")
+    compressions = [n for n in SUMMARIES if n not in PRECISION_VARIANTS]
+    p.add_argument("--compress", metavar="NAME", choices=compressions,
                    help="compressed weights, by the route's own toolchain, into <route>+NAME/: "
-                        + "; ".join("{} = {}".format(n, t) for n, t in SUMMARIES.items() if n != "fp32")
-                        + ". v3/v4: fp16w, lin8, lut4, lut6; v9/v9-export: lin8, lut4, lut6, prune50")
+                        + "; ".join("{} = {}".format(n, SUMMARIES[n].replace("%", "%%"))
+                                    for n in compressions)
+                        + ". By route: " + "; ".join(
+                            "{}: {}".format(n, ", ".join(v for v in b.variants
+                                                         if v not in PRECISION_VARIANTS) or "none")
+                            for n, b in routes.items()))
     p.set_defaults(run=run)
 
 
@@ -83,13 +105,28 @@ def variant_of(args, backend):
     if precision and compress:
         raise UserError("give --precision or --compress, not both (compressed variants start from "
                         "the route's default precision)")
-    if precision and "fp32" not in backend.variants:
-        raise UserError("route {} builds a NeuralNetwork (fp32 weights; Core ML picks the precision "
-                        "per device): --precision applies to ML Program routes only; for float16 "
-                        "weights use --compress fp16w".format(backend.name))
-    variant = compress or ("fp32" if precision == "fp32" else None)
-    variants.check(backend, variant)
-    return variant
+    if precision:
+        if precision in backend.variants:
+            return precision
+        if _other_precision(backend) is None:
+            raise UserError("route {} builds a NeuralNetwork (fp32 weights; Core ML picks the "
+                            "precision per device): --precision applies to routes that type their "
+                            "program (ML Program, ExecuTorch, Core AI); for float16 weights use "
+                            "--compress fp16w".format(backend.name))
+        return None     # the route's default is typed in that precision
+    variants.check(backend, compress)
+    return compress
+
+
+def _other_precision(backend):
+    """The precision variant the route builds besides its default (fp32 / fp16), or None."""
+    from backends.variants import PRECISION_VARIANTS
+    return next((v for v in backend.variants if v in PRECISION_VARIANTS), None)
+
+
+def _default_precision(backend):
+    other = _other_precision(backend)
+    return None if other is None else ("fp16" if other == "fp32" else "fp32")
 
 
 def run(args) -> int:

@@ -18,6 +18,15 @@ breaks:
     compared;
   - --precision fp16: the first layer whose fp16 emulation overflows (inf/NaN) or falls
     below the fp16 SNR threshold against the fp32 evaluation.
+Routes whose artifact runs only in their own env are searched there:
+  - et (.pte): the whole program run (partitions by the reference evaluator, the ops left
+    outside Core ML by torch) against PyTorch's outputs; then the first Core ML partition
+    whose outputs, fed PyTorch's inputs to it, depart from its edge program's, and the
+    first op inside it (--precision fp16: partitions in GPU / Neural Engine emulation, held
+    to the fp16 tolerance);
+  - coreai (.aimodel): Apple's Core AI interpreter against PyTorch's outputs; then the
+    first op whose interpreter value (IntermediateLogger) departs from PyTorch's value of
+    the torch node it lowers (--precision fp16: the fp16 program, route variant fp16).
 Prints a report and writes DIR/<model>/<route>/diagnosis.json (diagnosis-fp16.json).
 Exit 0 when the route converts and matches, 1 when a fault was found.
 """
