@@ -9,8 +9,9 @@ GPU / Neural Engine by rounding weights and every intermediate result to float16
 """
 from __future__ import annotations
 
-from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,  # noqa: F401
-                                     RuntimeCheckError, ShapeError, UnsupportedError)
+from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError,  # noqa: F401
+                                     LayerError, ModelFileError, RuntimeCheckError, ShapeError,
+                                     UnsupportedError)
 from coreml_reference.loader import load
 
 PRECISIONS = ("fp32", "fp16")

@@ -34,6 +34,30 @@ class ShapeError(EvaluatorError):
     """Core ML would reject these shapes (it does not broadcast like numpy)."""
 
 
+class InvalidModelError(ShapeError):
+    """Core ML would reject this model: a layer / op reads a blob no input or earlier layer
+    produces, kernel or channel counts that do not fit its input, a layer type the model's
+    specification version lacks. Names the layer / op (``type_name``, ``layer_name``).
+
+    A ShapeError, so that every caller that reports ShapeError as "Core ML would reject it"
+    reports these too; ``UnsupportedError`` stays for what the evaluator itself lacks."""
+
+    def __init__(self, message, type_name=None, layer_name=None, model_path=None, kind="layer"):
+        if type_name is not None:
+            where = " in {}".format(model_path) if model_path else ""
+            message = "{} {} {!r}{}: {}".format(type_name, kind, layer_name, where, message)
+        ShapeError.__init__(self, message)
+        self.detail = message
+        self.type_name = type_name
+        self.layer_name = layer_name
+
+    def at(self, type_name, layer_name, model_path=None, kind="layer"):
+        """This error, naming the layer / op it happened in (if it does not yet)."""
+        if self.layer_name is not None:
+            return self
+        return InvalidModelError(self.detail, type_name, layer_name, model_path, kind)
+
+
 class LayerError(EvaluatorError):
     """A layer / op failed; wraps the cause with the layer's type and name."""
 

@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from coreml_reference.errors import InvalidModelError
+
 __all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
            "effective_kernel", "REDUCTIONS", "crop_resize"]
 
@@ -55,17 +57,17 @@ def conv_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1):
     o, cg = w.shape[:2]
     kernel = w.shape[2:]
     if w.ndim != x.ndim:
-        raise ValueError("weight rank {} does not match input rank {}".format(w.ndim, x.ndim))
+        raise InvalidModelError("weight rank {} does not match input rank {}".format(w.ndim, x.ndim))
     if c != cg * groups or o % groups:
-        raise ValueError("input channels {} / weight {} do not fit groups={}".format(
+        raise InvalidModelError("input channels {} / weight {} do not fit groups={}".format(
             c, list(w.shape), groups))
     if any(b < 0 or a < 0 for b, a in pads):
-        raise ValueError("negative padding {}".format(pads))
+        raise InvalidModelError("negative padding {}".format(pads))
     k_eff = effective_kernel(kernel, dilations)
     padded = [x.shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
     out_sizes = tuple((padded[i] - k_eff[i]) // strides[i] + 1 for i in range(nsp))
     if any(s <= 0 for s in out_sizes):
-        raise ValueError("kernel {} (dilated {}) is larger than the padded input {}".format(
+        raise InvalidModelError("kernel {} (dilated {}) is larger than the padded input {}".format(
             list(kernel), list(k_eff), padded))
     if groups == c and o == c and cg == 1:
         return _depthwise(x, w, bias, strides, pads, dilations, out_sizes)
@@ -83,7 +85,7 @@ def _pad_zeros(x, pads, value=0.0):
     if not any(b or a for b, a in pads):
         return x
     if any(b < 0 or a < 0 for b, a in pads):
-        raise ValueError("negative padding {}".format(pads))
+        raise InvalidModelError("negative padding {}".format(pads))
     return np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], constant_values=value)
 
 
@@ -181,7 +183,7 @@ def conv_transpose_nd(x, w, bias=None, strides=None, pads=None, dilations=None, 
     og = w.shape[1]
     kernel = w.shape[2:]
     if w.shape[0] != c or c % groups:
-        raise ValueError("input channels {} do not fit weight {} with groups={}".format(
+        raise InvalidModelError("input channels {} do not fit weight {} with groups={}".format(
             c, list(w.shape), groups))
     in_sizes = x.shape[2:]
     k_eff = effective_kernel(kernel, dilations)
@@ -240,7 +242,7 @@ def pool_nd(x, kernel, strides=None, pads=None, mode="max", exclude_padding=Fals
     out_sizes = tuple(pool_output_size(s, k, st, b, a, ceil_mode)
                       for s, k, st, (b, a) in zip(sizes, kernel, strides, pads))
     if any(o <= 0 for o in out_sizes):
-        raise ValueError("pool kernel {} larger than padded input {}".format(list(kernel),
+        raise InvalidModelError("pool kernel {} larger than padded input {}".format(list(kernel),
                                                                              list(sizes)))
     # Extra trailing padding so that every (ceil-mode) window lies inside the array.
     extra = [max(0, (o - 1) * st + k - (s + b + a))

@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
-                                     RuntimeCheckError, ShapeError, UnsupportedError)
+from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
+                                     ModelFileError, RuntimeCheckError, UnsupportedError)
 from coreml_reference.inputs import as_declared, image_pixels
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
@@ -128,7 +128,7 @@ class Context:
     # --- errors that already carry the op's name (the loop lets them through) ---
 
     def shape_error(self, message):
-        return ShapeError("{} op {!r}{}: {}".format(self.op_type, self.op_name, self.where, message))
+        return InvalidModelError(message, self.op_type, self.op_name, self.runner.path, kind="op")
 
     def unsupported(self, what):
         return UnsupportedError("op", self.op_type, self.op_name, self.runner.path, what)
@@ -163,7 +163,10 @@ class Runner:
                     self._run_const(op)
                 else:
                     self._run_op(op)
-            return [self._lookup(name, "block output") for name in block.outputs]
+            try:
+                return [self._lookup(name, "block output") for name in block.outputs]
+            except InvalidModelError as e:
+                raise InvalidModelError("{}: {}".format(self.model_name, e)) from None
         finally:
             if scoped:
                 self.env = saved
@@ -195,6 +198,8 @@ class Runner:
                 raise ValueError("produced {} outputs, the program declares {}".format(
                     len(results), len(outs)))
             values = [self._finish(ctx, v, out) for v, out in zip(results, outs)]
+        except InvalidModelError as e:   # from a shared kernel or a dangling input: name the op
+            raise e.at(op.type, op.name, self.path, kind="op") from None
         except EvaluatorError:
             raise
         except Exception as e:
@@ -229,8 +234,8 @@ class Runner:
         try:
             return self.env[name]
         except KeyError:
-            raise ModelFileError("{}: {} refers to variable {!r}, which no earlier op "
-                                 "produces".format(self.model_name, what, name)) from None
+            raise InvalidModelError("{} refers to variable {!r}, which no input or earlier op "
+                                    "produces".format(what, name)) from None
 
     def _finish(self, ctx, value, out):
         """Give a result the declared dtype, check its shape, round it in fp16 mode."""

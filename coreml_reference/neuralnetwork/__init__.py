@@ -14,8 +14,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from coreml_reference.errors import (EvaluatorError, InputError, LayerError, ModelFileError,
-                                     UnsupportedError)
+from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
+                                     ModelFileError, UnsupportedError)
 from coreml_reference.inputs import as_declared, image_pixels
 from coreml_reference.neuralnetwork.context import Context, LoopSignal
 from coreml_reference.neuralnetwork.layers import REGISTRY
@@ -70,17 +70,26 @@ def _weight_caches(loaded, precision, count):
 def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optional[Trace],
               cache: Optional[dict] = None) -> None:
     type_name = layer.WhichOneof("layer")
+    if type_name is None:
+        raise InvalidModelError("sets no layer type", "(untyped)", layer.name, base.model_path)
+    needed = minimum_spec_version(layer)
+    if base.spec_version and base.spec_version < needed:
+        raise InvalidModelError(
+            "layer type {!r} needs specification version {} ({}), the model declares {}".format(
+                type_name, needed, SPEC_VERSION_OS[needed], base.spec_version),
+            type_name, layer.name, base.model_path)
     function = REGISTRY.get(type_name)
     if function is None:
         raise UnsupportedError("layer", type_name, layer.name, base.model_path)
     missing = [name for name in layer.input if name not in blobs]
     if missing:
-        raise ModelFileError("{}: layer {!r} reads blob {!r}, which no input or earlier layer "
-                             "produces".format(base.model_path or "<in-memory spec>", layer.name,
-                                               missing[0]))
+        raise InvalidModelError("reads blob {!r}, which no input or earlier layer produces".format(
+            missing[0]), type_name, layer.name, base.model_path)
     ctx = base.for_layer(layer, type_name, cache)
     try:
         result = function(getattr(layer, type_name), [blobs[name] for name in layer.input], ctx)
+    except InvalidModelError as e:   # from a shared kernel: name the layer
+        raise e.at(type_name, layer.name, base.model_path) from None
     except (EvaluatorError, LoopSignal):
         raise                       # already names the layer / unwinds to its loop
     except Exception as cause:      # a bug or a spec we misread: say where it happened
@@ -94,6 +103,28 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
         blobs[name] = value
         if trace is not None:
             trace(name, type_name, value, layer.name)
+
+
+# --- which specification version brought each layer type ------------------------------------
+# NeuralNetwork.proto's layer fields: iOS 11 (version 1) for most below field 600, iOS 12 (3)
+# for the resize layers, iOS 13 (4) for the N-d layers from field 600 on, iOS 14 (5) for the
+# layers coremltools' builder raises the version to 5 for (add_one_hot, add_cumsum, ...).
+SPEC_VERSION_OS = {1: "iOS 11", 2: "iOS 11.2", 3: "iOS 12", 4: "iOS 13", 5: "iOS 14"}
+_IOS12_LAYERS = frozenset(["resizeBilinear", "cropResize"])
+_IOS14_LAYERS = frozenset(["oneHot", "cumSum", "clampedReLU", "argSort", "pooling3d",
+                           "globalPooling3d", "convolution3d"])
+_FIRST_IOS13_FIELD = 600   # `copy`; layers such as reshapeStatic and batchedMatmul follow
+
+
+def minimum_spec_version(layer) -> int:
+    """The oldest specification version whose NeuralNetwork has ``layer``'s type."""
+    type_name = layer.WhichOneof("layer")
+    if type_name in _IOS14_LAYERS:
+        return 5
+    if type_name in _IOS12_LAYERS:
+        return 3
+    field = layer.DESCRIPTOR.fields_by_name.get(type_name)
+    return 4 if field is not None and field.number >= _FIRST_IOS13_FIELD else 1
 
 
 # --- inputs ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from coreml_reference.errors import LayerError, ShapeError, UnsupportedError
+from coreml_reference.errors import InvalidModelError, LayerError, ShapeError, UnsupportedError
 from coreml_reference import nn_weights as weights
 
 
@@ -56,8 +56,7 @@ class Context:
     # --- errors that already carry the layer's name (the loop lets them through) ---
 
     def shape_error(self, message: str) -> ShapeError:
-        return ShapeError("{} layer {!r}{}: {}".format(
-            self.type_name, self.layer_name, self._where(), message))
+        return InvalidModelError(message, self.type_name, self.layer_name, self.model_path)
 
     def unsupported(self, what: str) -> UnsupportedError:
         return UnsupportedError("layer", self.type_name, self.layer_name, self.model_path, what)
