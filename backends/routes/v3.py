@@ -47,10 +47,12 @@ class V3(Backend):
         import torch
 
         onnx_path = os.path.join(job.out_dir, "model.onnx")
+        fixed = {}
         if job.source is not None and job.source.kind == ONNX:
             with stages("load"):
                 shutil.copyfile(job.source.path, onnx_path)
                 onnx.checker.check_model(onnx.load(onnx_path))
+                fixed = fix_input_shapes(onnx_path, job.inputs)
         else:
             with stages("export"):
                 torch.onnx.export(job.module, job.torch_inputs(), onnx_path,
@@ -64,12 +66,24 @@ class V3(Backend):
             except Exception as e:
                 raise ConversionError("convert", "{}: {}".format(type(e).__name__, our_advice(str(e)))) from e
             spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
+            zero = zero_dims(spec)
+            if zero:
+                error = ConversionError("convert", "the converted model declares a 0-sized "
+                                        "dimension: {} (Core ML cannot run it; give every input's "
+                                        "shape with --input / --inputs)".format("; ".join(
+                                            "{} {!r} {}".format(z["feature"], z["name"], z["shape"])
+                                            for z in zero)))
+                error.zero_dims = zero     # for the record (the worker copies it when it knows)
+                raise error
         if job.variant:
             with stages("compress"):
                 spec = compress(job.variant, coremltools.models.MLModel(spec))
         with stages("save"):
             coremltools.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
-        return {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx"}
+        extra = {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx", "zero_dims": []}
+        if fixed:
+            extra["onnx_input_shapes_fixed"] = fixed
+        return extra
 
     @contextlib.contextmanager
     def watch_ops(self):
@@ -96,6 +110,71 @@ class V3(Backend):
         from backends.intermediates import save_onnx
         return save_onnx(os.path.join(job.out_dir, "model.onnx"),
                          os.path.splitext(path)[0] + ".onnx")
+
+
+def fix_input_shapes(onnx_path, inputs):
+    """Write the given inputs' shapes into the ONNX graph's inputs where the file leaves a
+    dimension symbolic (``N``), unset or 0, so that onnx-coreml converts for those shapes
+    (tf2onnx writes a symbolic batch; onnx-coreml 1.3 turns it into a 0-sized dimension).
+    A fixed dimension that differs from the given shape is the user's mistake.
+    Returns {input name: [dims as the file had them]} for each input changed."""
+    import onnx
+    from bad_input import BadInput
+    model = onnx.load(onnx_path)
+    initializers = set(t.name for t in model.graph.initializer)
+    fixed, symbols = {}, {}
+    for value in model.graph.input:
+        if value.name in initializers or value.name not in inputs:
+            continue
+        shape = list(inputs[value.name].shape)
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != len(shape):
+            raise BadInput("input {!r}: the ONNX file declares rank {}, the given input has "
+                           "shape {}".format(value.name, len(dims), shape))
+        before = [d.dim_param or d.dim_value for d in dims]
+        for dim, size in zip(dims, shape):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                if dim.dim_value != size:
+                    raise BadInput("input {!r}: the ONNX file declares shape {}, the given input "
+                                   "has shape {}".format(value.name, before, shape))
+                continue
+            if dim.dim_param:
+                symbols[dim.dim_param] = int(size)
+            dim.Clear()
+            dim.dim_value = int(size)
+        if before != shape:
+            fixed[value.name] = before
+    if fixed:
+        _bind_symbols(model, symbols)
+        onnx.checker.check_model(model)
+        onnx.save(model, onnx_path)
+    return fixed
+
+
+def _bind_symbols(model, symbols):
+    """The same symbol elsewhere (outputs, value_info: tf2onnx writes ``N`` throughout) is the
+    same size: onnx-coreml would otherwise turn it into 0 there too."""
+    graph = model.graph
+    for value in list(graph.output) + list(graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param and dim.dim_param in symbols:
+                size = symbols[dim.dim_param]
+                dim.Clear()
+                dim.dim_value = size
+
+
+def zero_dims(spec):
+    """Inputs and outputs of a converted spec that declare a 0-sized dimension (a list of
+    {feature, name, shape}); Core ML cannot run such a model."""
+    found = []
+    for feature, features in (("input", spec.description.input), ("output", spec.description.output)):
+        for f in features:
+            if f.type.WhichOneof("Type") != "multiArrayType":
+                continue
+            shape = [int(d) for d in f.type.multiArrayType.shape]
+            if 0 in shape:
+                found.append({"feature": feature, "name": f.name, "shape": shape})
+    return found
 
 
 def opset(onnx_path):
