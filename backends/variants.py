@@ -5,9 +5,11 @@ A variant is part of the artifact's name: ``build/<model>/<route>+<variant>/``; 
 Each variant is one small function found by name, applied in the route's own env after the
 default conversion (the fp32 precision variant instead changes the conversion itself).
 
-LUT variants use *uniform* (linear) palettes: k-means palettes need scikit-learn, which no
-pinned env carries; uniform palettes keep the toolchains as pinned and the routes comparable.
-Runs on Python 3.7.
+LUT variants palettize as users do: coremltools 9 by k-means (``OpPalettizerConfig(mode=
+"kmeans")``, which needs scikit-learn, pinned in the v9 env and pulled into the et env by
+executorch); coremltools 3.3 / 4.1 by their ``linear_lut``. ``lut4g16`` / ``lut6g16`` are
+coremltools' iOS 18 per-grouped-channel palettes (one palette per 16 output channels), which
+exist only at an iOS 18 target (``MIN_TARGETS``). Runs on Python 3.7.
 """
 from __future__ import annotations
 
@@ -21,11 +23,21 @@ SUMMARIES = OrderedDict([
     ("fp16", "program typed float16: module and inputs cast to float16 before export (coreai)"),
     ("fp16w", "NeuralNetwork weights stored as float16 (quantize_weights nbits=16)"),
     ("lin8", "8-bit linear weights (per output channel)"),
-    ("lut4", "4-bit look-up table (16 uniform palette entries)"),
-    ("lut6", "6-bit look-up table (64 uniform palette entries)"),
+    ("lut4", "4-bit look-up table (16 palette entries; k-means on coremltools 9, uniform before)"),
+    ("lut6", "6-bit look-up table (64 palette entries; k-means on coremltools 9, uniform before)"),
+    ("lut4g16", "4-bit k-means palettes per group of 16 output channels (iOS 18 target)"),
+    ("lut6g16", "6-bit k-means palettes per group of 16 output channels (iOS 18 target)"),
     ("prune50", "50 % magnitude pruning (sparse weights)"),
 ])
 PRECISION_VARIANTS = ("fp32", "fp16")   # fp16: coreai (v9's default is fp16)
+# Variants that need a newer deployment target than the route's default (iOS 16 for ML
+# Programs): coremltools refuses per-grouped-channel palettes below iOS 18.
+MIN_TARGETS = {"lut4g16": "iOS18", "lut6g16": "iOS18"}
+
+
+def min_target(variant, default):
+    """The deployment target to convert ``variant`` at (a coremltools ``ct.target`` name)."""
+    return MIN_TARGETS.get(variant, default)
 
 NEURALNETWORK = OrderedDict()   # variant -> fn(MLModel) -> spec
 MLPROGRAM = OrderedDict()       # variant -> fn(MLModel) -> MLModel
@@ -117,16 +129,16 @@ def ml_lin8(mlmodel):
         mode="linear_symmetric", dtype="int8", granularity="per_channel"), "linear_quantize_weights")
 
 
-@_register(MLPROGRAM, "lut4")
-def ml_lut4(mlmodel):
-    return _optimize(mlmodel, lambda cto: cto.OpPalettizerConfig(mode="uniform", nbits=4),
-                     "palettize_weights")
+def _palettize(nbits, **grouping):
+    return lambda mlmodel: _optimize(mlmodel, lambda cto: cto.OpPalettizerConfig(
+        mode="kmeans", nbits=nbits, **grouping), "palettize_weights")
 
 
-@_register(MLPROGRAM, "lut6")
-def ml_lut6(mlmodel):
-    return _optimize(mlmodel, lambda cto: cto.OpPalettizerConfig(mode="uniform", nbits=6),
-                     "palettize_weights")
+PER_GROUP_OF_16 = dict(granularity="per_grouped_channel", group_size=16)
+_register(MLPROGRAM, "lut4")(_palettize(4))
+_register(MLPROGRAM, "lut6")(_palettize(6))
+_register(MLPROGRAM, "lut4g16")(_palettize(4, **PER_GROUP_OF_16))
+_register(MLPROGRAM, "lut6g16")(_palettize(6, **PER_GROUP_OF_16))
 
 
 @_register(MLPROGRAM, "prune50")
