@@ -64,6 +64,9 @@ def recommend(rows, min_target=None):
     if fp16_ok:
         reasons.append("fp16 (emulated GPU / Neural Engine) within tolerance (worst SNR {} dB)".format(
             _num(row["fp16"].get("snr_db"))))
+    elif "not_measured" in (row.get("fp16") or {}):
+        reasons.append("fp16 not evaluated: {}; no route that converts stays within the fp16 "
+                       "tolerance".format(row["fp16"]["not_measured"]))
     else:
         reasons.append("fp16 fails on every route that converts: ship it for CPU only "
                        "(computeUnits = .cpuOnly), fp32")

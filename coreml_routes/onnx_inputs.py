@@ -12,23 +12,29 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
               "tensor(int32)": "int32", "tensor(int64)": "int64"}
 
 
-def golden(path, arrays, make_inputs):
-    """(inputs, outputs) as OrderedDicts in the graph's order. ``arrays`` None: inputs from
-    ``make_inputs([(name, shape, dtype)])`` for the file's fixed input shapes."""
+def _session(path):
     try:
         import onnxruntime
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 — corrupt file, unknown op, opset ...
         raise UserError("cannot read ONNX file {}: {}".format(path, str(e).strip().splitlines()[-1]))
+
+
+def declared_specs(path):
+    """[(name, shape, dtype)] of the file's inputs, which must have fixed shapes."""
+    specs = []
+    for i in _session(path).get_inputs():
+        if not all(isinstance(d, int) and d > 0 for d in i.shape):
+            raise UserError("ONNX input {!r} has no fixed shape ({}): give --input {}:SHAPE".format(
+                i.name, i.shape, i.name))
+        specs.append((i.name, tuple(i.shape), _ORT_TYPES.get(i.type, "float32")))
+    return specs
+
+
+def golden(path, arrays):
+    """(inputs, outputs) as OrderedDicts in the graph's order: onnxruntime on ``arrays``."""
+    session = _session(path)
     declared = session.get_inputs()
-    if arrays is None:
-        specs = []
-        for i in declared:
-            if not all(isinstance(d, int) and d > 0 for d in i.shape):
-                raise UserError("ONNX input {!r} has no fixed shape ({}): give --input {}:SHAPE".format(
-                    i.name, i.shape, i.name))
-            specs.append((i.name, tuple(i.shape), _ORT_TYPES.get(i.type, "float32")))
-        arrays = make_inputs(specs)
     names = [i.name for i in declared]
     if sorted(arrays) != sorted(names):
         raise UserError("the ONNX file's inputs are {}; the inputs given are {}".format(

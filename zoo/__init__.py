@@ -48,6 +48,42 @@ class Entry(object):
                 arrays[name] = rng.randn(*shape).astype(np.float32)
         return arrays
 
+    def example_cases(self, samples=32000):
+        """The inputs a verdict is judged on, label -> inputs. A waveform model gets three:
+        the example (a chirp plus noise), a near-silent clip (pink noise peaking at -60 dBFS,
+        where a log's epsilon shows) and the full-scale 1 kHz tone (fp16's worst case)."""
+        cases = OrderedDict([("example", self.example_inputs(samples))])
+        if list(self.inputs) == ["waveform"]:
+            shape = self.inputs["waveform"](samples)
+            cases["quiet"] = {"waveform": pink_noise(shape, peak_dbfs=QUIET_DBFS)}
+            cases["tone"] = {"waveform": full_scale_tone(shape, self.sample_rate)}
+        return cases
+
+
+QUIET_DBFS = -60.0
+# A full-scale tone on an exact STFT bin is the loudest pure tone a [-1, 1] waveform holds:
+# its |STFT|^2 peak is (N/4)^2 = 65536 for the periodic Hann window, just above fp16's
+# largest finite value 65504.
+TONE_HZ = 1000.0
+
+
+def full_scale_tone(shape, sample_rate, hz=TONE_HZ):
+    import numpy as np
+    t = np.arange(shape[-1]) / float(sample_rate)
+    return np.sin(2 * np.pi * hz * t).astype(np.float32).reshape(shape)
+
+
+def pink_noise(shape, peak_dbfs, seed=1):
+    """Seeded 1/f noise scaled so that its peak sits at ``peak_dbfs`` (0 dBFS = 1.0)."""
+    import numpy as np
+    n = shape[-1]
+    spectrum = np.fft.rfft(np.random.RandomState(seed).randn(n))
+    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+    spectrum[0] = 0.0
+    noise = np.fft.irfft(spectrum, n)
+    noise *= 10 ** (peak_dbfs / 20.0) / np.max(np.abs(noise))
+    return noise.astype(np.float32).reshape(shape)
+
 
 def _waveform(samples):
     return (1, samples)

@@ -117,8 +117,11 @@ def test_convert_with_checkpoint_uses_its_weights(tmp_path):
     path = tmp_path / "ckpt.pth"
     torch.save({"model": state}, path)
     out = tmp_path / "build"
+    # One case, the example: the default cases add a full-scale tone, on which this fp16
+    # program overflows (a verdict other tests check); here only the weights matter.
+    np.savez(tmp_path / "example.npz", waveform=zoo.get("pann_mobilenetv1").example_inputs(16000)["waveform"])
     done = cli("convert", "--route", "v9", "--model", "pann_mobilenetv1", "--checkpoint", str(path),
-               "--samples", "16000", "--out", str(out))
+               "--samples", "16000", "--inputs", str(tmp_path / "example.npz"), "--out", str(out))
     assert done.returncode == 0, done.stderr
     model = zoo.get("pann_mobilenetv1").build()
     model.load_state_dict(state)
