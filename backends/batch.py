@@ -33,7 +33,8 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=32000)
     p.add_argument("--out", default="build")
     p.add_argument("--results", default="results")
-    p.add_argument("--hooks", help="hooks file passed to every conversion (HOOKS = {route: {op: fn}})")
+    p.add_argument("--hooks", action="append", default=[],
+                   help="hooks file passed to every conversion (HOOKS = {route: {op: fn}}); repeatable")
     p.add_argument("--variants", nargs="+", metavar="NAME",
                    help="convert these variants instead of the default ('all': the route's own)")
     args = p.parse_args(argv)
@@ -66,7 +67,7 @@ def convert_all(args):
             start = time.time()
             try:
                 record = convert_isolated(sys.executable, route, model, args.out, args.samples,
-                                          hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                                          hooks=[os.path.abspath(h) for h in args.hooks] or None,
                                           variant=variant)
             except BadInput as e:
                 sys.stderr.write("error: {}\n".format(e))

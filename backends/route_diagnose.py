@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 
+from backends.worker import hook_paths
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 TIMEOUT = 1800
 HELPERS = ("et", "coreai")
@@ -43,7 +45,7 @@ def main(argv=None):
     p.add_argument("--outputs-npz", required=True)
     p.add_argument("--samples", type=int, default=32000)
     p.add_argument("--weights")
-    p.add_argument("--hooks")
+    p.add_argument("--hooks", action="append", default=[])
     p.add_argument("--outputs")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
     args = p.parse_args(argv)
@@ -67,7 +69,7 @@ def run(args):
     from backends import sources
     from backends.base import BadInput, Untimed, last_line
     from backends.builds import golden_path, read_record
-    from backends.worker import load_hooks
+    from backends.worker import load_all_hooks
 
     backend = backends.get(args.route)
     folder = os.path.abspath(args.folder)
@@ -77,7 +79,7 @@ def run(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backend.load_toolchain()
-        hooks = load_hooks(args.hooks, backend.name) if args.hooks else None
+        hooks = load_all_hooks(hook_paths(args.hooks), backend.name)
         outputs = args.outputs.split(",") if args.outputs else None
         loaded = sources.load(sources.parse(args.model), Untimed(), args.samples,
                               golden_path(folder), args.weights, outputs)
@@ -140,10 +142,12 @@ def run_in_env(python, route, model, folder, samples=32000, weights=None, hooks=
         cmd = [python, "-m", "backends.route_diagnose", "--route", route, "--model", model,
                "--folder", folder, "--report", report, "--outputs-npz", arrays,
                "--samples", str(samples), "--precision", precision]
-        for flag, value in (("--weights", weights), ("--hooks", hooks),
+        for flag, value in (("--weights", weights),
                             ("--outputs", ",".join(outputs) if outputs else None)):
             if value:
                 cmd += [flag, value]
+        for path in hook_paths(hooks):
+            cmd += ["--hooks", path]
         try:
             done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   universal_newlines=True, env=env, timeout=timeout)

@@ -17,7 +17,7 @@ import threading
 from backends.base import BadInput, last_line
 from backends.builds import (FAILED_RECORD, OK, PROGRESS, ConversionRecord, read_record,
                              route_dir, write_record)
-from backends.worker import EXIT_BAD_INPUT
+from backends.worker import EXIT_BAD_INPUT, hook_paths
 
 DEFAULT_TIMEOUT = 1800
 
@@ -56,8 +56,8 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--outputs", ",".join(outputs)]
     if weights:
         cmd += ["--weights", weights]
-    if hooks:
-        cmd += ["--hooks", hooks]
+    for path in hook_paths(hooks):
+        cmd += ["--hooks", path]
     if variant:
         cmd += ["--variant", variant]
     cmd += list(extra_args)

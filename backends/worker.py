@@ -31,6 +31,7 @@ import traceback
 
 from backends.base import BadInput
 from backends.builds import PROGRESS as PROGRESS_FILE
+from backends.builds import write_record
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -45,10 +46,15 @@ def main(argv=None):
     p.add_argument("--inputs", help="npz of input:<name> arrays (models other than the zoo's)")
     p.add_argument("--outputs", help="comma-separated output names")
     p.add_argument("--weights", help="npz of the state dict (from a checkpoint, as plain arrays)")
-    p.add_argument("--hooks", help="python file defining HOOKS = {route: {op: fn}}")
+    p.add_argument("--hooks", action="append", default=[],
+                   help="python file defining HOOKS = {route: {op: fn}}; repeatable")
     p.add_argument("--submodule", help="convert only this sub-module (dotted path, '' = whole)")
     p.add_argument("--intermediates", help="also save the captured graph's intermediates here")
     p.add_argument("--variant", help="build this variant (backends.variants) instead of the default")
+    p.add_argument("--steps", type=int, default=4,
+                   help="a stateful model's golden: this many successive calls (default 4)")
+    p.add_argument("--step-inputs", help="npz (cases layout) of one case whose inputs carry a "
+                                         "leading axis of --steps: the inputs of each call")
     args = p.parse_args(argv)
     try:
         record = run(args)
@@ -79,7 +85,7 @@ def run(args):
         source={"kind": source.kind, "spec": args.model}, samples=args.samples,
         submodule=getattr(args, "submodule", None),
         weights="checkpoint" if args.weights else "seeded", artifact=backend.artifact,
-        hooks=os.path.basename(args.hooks) if args.hooks else None, variant=variant,
+        hooks=", ".join(os.path.basename(h) for h in hook_paths(args.hooks)) or None, variant=variant,
         seconds=stages.seconds)
     with stages("load_toolchain"):
         versions = backend.load_toolchain()   # before torch: import order matters for v3
@@ -90,11 +96,16 @@ def run(args):
         job = prepare_job(args, backend, source, stages)
         job.variant = variant
         record.golden_source = job.golden_source
+        record.update(getattr(job, "state_facts", None) or {})
+        if getattr(job, "state_facts", None) and not backend.takes_states:
+            return _not_applicable(args, record, stages, backend.states_reason)
         with backend.watch_ops() as seen:
             extra = backend.convert(job, stages) or {}
         record.update(extra)
         with stages("inspect"):
             record.update(backend.inspect(os.path.join(args.out, backend.artifact)))
+        if "input_shapes" not in extra:   # a route that knows no flexibility converted one shape
+            record["input_shapes"] = one_shape_texts(job, backend)
         record.compute_units = backend.compute_units(record)
         record.status = OK
         if getattr(args, "intermediates", None):
@@ -103,6 +114,8 @@ def run(args):
         record.stage, record.error = e.stage, str(e)
         record["traceback"] = traceback.format_exc(limit=-8)
         record["failed_op"] = failed_op(e)
+        if getattr(e, "zero_dims", None) is not None:   # v3: a 0-sized dimension, named
+            record["zero_dims"] = e.zero_dims
     if seen is not None:
         record["converter_ops"] = dict(seen.counts)
         if not getattr(args, "submodule", None):
@@ -141,20 +154,97 @@ def prepare_job(args, backend, source, stages):
     (an ONNX source brings the host's golden outputs instead)."""
     from backends import sources
     from backends.base import Job
-    hooks = load_hooks(args.hooks, backend.name) if args.hooks else None   # a bad file fails fast
+    hooks = load_all_hooks(hook_paths(args.hooks), backend.name)   # a bad file fails fast
     outputs = args.outputs.split(",") if getattr(args, "outputs", None) else None
     loaded = sources.load(source, stages, args.samples, getattr(args, "inputs", None),
                           args.weights, outputs)
     module, inputs, output_names = loaded.module, loaded.inputs, loaded.output_names
-    scripted = loaded.scripted
+    scripted, cases = loaded.scripted, loaded.cases
     if getattr(args, "submodule", None):
+        from backends.builds import Case
         with stages("build"):
             module, inputs, output_names = submodule_job(module, inputs, args.submodule)
-        scripted = None
+        scripted, cases = None, [Case("example", inputs, {})]
     job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
+    if not getattr(args, "submodule", None):
+        job.input_shapes = input_shapes(getattr(args, "inputs", None), inputs)
     with stages("golden"):
-        job.golden_source = write_golden(job, args.out, loaded.golden)
+        snap = _buffer_snapshot(module)
+        job.golden_source = write_golden(job, args.out, cases)
+        stateful_golden(job, args, snap, cases)
     return job
+
+
+def _buffer_snapshot(module):
+    if module is None:
+        return None
+    from backends import states
+    return states.snapshot(module)
+
+
+def stateful_golden(job, args, snap, cases):
+    """When the golden run mutated buffers (a stateful model): golden.npz becomes one case of
+    ``--steps`` successive calls from zeroed buffers (``backends.states``); the job converts
+    with the first call's inputs and knows its states (``job.states``)."""
+    from backends import builds, states
+    if snap is None:
+        return
+    names = states.mutated(job.module, snap[0])
+    if not names:
+        return
+    steps = getattr(args, "steps", None) or 4
+    if steps < 1:
+        raise BadInput("--steps must be at least 1, not {}".format(steps))
+    if getattr(args, "step_inputs", None):
+        stacked, how = builds.read_cases_file(args.step_inputs)[0].inputs, "given per call"
+        if list(stacked) != list(cases[0].inputs):
+            raise BadInput("the step inputs hold {}, the model takes {}".format(
+                ", ".join(stacked), ", ".join(cases[0].inputs)))
+        try:
+            per_call = builds.split_steps(stacked, steps)
+        except ValueError as e:
+            raise BadInput("a stateful model's inputs carry one slice per call: {}".format(e))
+    else:
+        per_call, how = [cases[0].inputs] * steps, "the first case's inputs, every call"
+    states.restore(job.module, snap[1], zero=names)
+    runs = states.run_steps(job.module, per_call)
+    states.restore(job.module, snap[1], zero=names)
+    from collections import OrderedDict
+    outputs = builds.stack_steps([OrderedDict(zip(job.output_names, run)) for run in runs])
+    builds.write_cases(args.out, [builds.Case(states.STEPS_LABEL, builds.stack_steps(per_call),
+                                              outputs)])
+    job.inputs = per_call[0]
+    job.states = states.describe(job.module, names)
+    job.state_facts = {"steps": steps, "states": job.states, "step_inputs": how}
+
+
+def _not_applicable(args, record, stages, reason):
+    """The route cannot carry this model (e.g. states before iOS 18): neither ok nor failed."""
+    record.status, record["reason"] = "not applicable", reason
+    write_record(args.out, record)
+    _remove(os.path.join(args.out, PROGRESS_FILE))
+    return record
+
+
+def one_shape_texts(job, backend):
+    """{name: "fixed 1x1024"}; an input asked flexible says what was asked, never silently
+    one shape."""
+    from backends.shapes import fixed_texts, flexible
+    texts = fixed_texts(job)
+    for name, shape in flexible(job).items():
+        texts[name] += " (asked {}: route {} converted this one shape)".format(shape.text(), backend.name)
+    return texts
+
+
+def input_shapes(inputs_npz, inputs):
+    """{name: FlexShape} the host asked for (``builds.read_input_shapes``), or None; a
+    flexible input the host names but the model does not take is the user's error."""
+    from backends.builds import read_input_shapes
+    shapes = read_input_shapes(inputs_npz)
+    if shapes and any(name not in inputs for name in shapes):
+        raise BadInput("flexible input(s) {} are not among the model's inputs {}".format(
+            ", ".join(n for n in shapes if n not in inputs), ", ".join(inputs)))
+    return shapes
 
 
 def submodule_job(model, inputs, path):
@@ -216,30 +306,59 @@ def _describe_op(obj):
             "outputs": [o if isinstance(o, str) else str(getattr(o, "name", o)) for o in outputs]}
 
 
-def write_golden(job, folder, preset=None):
-    """golden.npz: the inputs and the outputs of this env's PyTorch (or ``preset`` outputs,
-    computed by the host for an ONNX file). Returns where the outputs came from."""
+def write_golden(job, folder, cases):
+    """golden.npz: every case's inputs and this env's PyTorch outputs for them (or the
+    outputs the host preset, computed by onnxruntime for an ONNX file). Returns where the
+    outputs came from."""
     from collections import OrderedDict
     from backends import builds
-    if preset:
-        outputs, where = [preset[k] for k in preset], "onnxruntime (host)"
-        job.output_names = job.output_names or list(preset)
+    if cases[0].outputs:
+        runs, where = [list(c.outputs.values()) for c in cases], "onnxruntime (host)"
+        job.output_names = job.output_names or list(cases[0].outputs)
     else:
         import torch
-        with torch.no_grad():
-            outputs = job.module(*job.torch_inputs())
-        if not isinstance(outputs, (tuple, list)):
-            outputs = (outputs,)
-        outputs = [o.detach().numpy() for o in outputs]
+        runs = [_torch_outputs(job.module, case.inputs) for case in cases]
         where = "torch {} (this env)".format(torch.__version__)
         if job.output_names is None:
-            job.output_names = ["output_{}".format(i) for i in range(len(outputs))]
-    if len(job.output_names) != len(outputs):
-        raise ValueError("the model returns {} output(s), but {} name(s) were given ({})".format(
-            len(outputs), len(job.output_names), ", ".join(job.output_names)))
-    job.output_shapes = [tuple(o.shape) for o in outputs]
-    builds.write_golden(folder, job.inputs, OrderedDict(zip(job.output_names, outputs)))
+            job.output_names = ["output_{}".format(i) for i in range(len(runs[0]))]
+    for case, outputs in zip(cases, runs):
+        if len(job.output_names) != len(outputs):
+            raise ValueError("the model returns {} output(s) on input {!r}, but {} name(s) were "
+                             "given ({})".format(len(outputs), case.label, len(job.output_names),
+                                                 ", ".join(job.output_names)))
+    job.output_shapes = [tuple(o.shape) for o in runs[0]]
+    builds.write_cases(folder, [builds.Case(c.label, c.inputs, OrderedDict(zip(job.output_names, o)))
+                                for c, o in zip(cases, runs)])
     return where
+
+
+def _torch_outputs(module, inputs):
+    import torch
+    with torch.no_grad():
+        outputs = module(*(torch.from_numpy(a) for a in inputs.values()))
+    if not isinstance(outputs, (tuple, list)):
+        outputs = (outputs,)
+    return [o.detach().numpy() for o in outputs]
+
+
+def hook_paths(hooks):
+    """--hooks as a list of files: none, one (a str, as callers used to pass it) or several."""
+    if not hooks:
+        return []
+    return [hooks] if isinstance(hooks, str) else list(hooks)
+
+
+def load_all_hooks(paths, route):
+    """The hooks of several files for ``route``, merged; two files converting the same op
+    would leave one silently unused, so that is bad input naming both."""
+    merged, where = {}, {}
+    for path in paths:
+        for op, fn in (load_hooks(path, route) or {}).items():
+            if op in merged:
+                raise BadInput("hooks files {} and {} both convert {!r} for route {}".format(
+                    where[op], path, op, route))
+            merged[op], where[op] = fn, path
+    return merged or None
 
 
 def load_hooks(path, route):

@@ -10,8 +10,8 @@ log-mel is lifted by several dB. coremltools' own converters (4 and later) write
 ``log`` op, whose default epsilon is 1e-45, into the same layer field: this hook does the
 same, so the layer computes ``log(x)`` for every x a float32 can hold above 1e-45.
 
-The Pad fix (examples/hooks_pad.py) and this one are combined in examples/hooks_v3.py, which
-``tox -e v3`` passes. A hooks file is plain Python run in the route's env (here Python 3.7,
+``tox -e v3`` passes it with the Pad fix (``--hooks examples/hooks_pad.py --hooks
+examples/hooks_log.py``). A hooks file is plain Python run in the route's env (here Python 3.7,
 coremltools 3.3).
 """
 

@@ -33,7 +33,8 @@ def register(subparsers):
     p.add_argument("--min-target", choices=TARGETS, metavar="iOSNN",
                    help="oldest OS you must support: {} (a route whose model needs a newer one "
                         "is not recommended)".format("|".join(TARGETS)))
-    p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
+    p.add_argument("--hooks", metavar="FILE", action="append", default=[],
+                   help="conversion hooks file, as for convert; repeatable")
     p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
     p.add_argument("--variants", metavar="V,V", default="",
                    help="also convert these variants where a route offers them, as `convert "
@@ -51,6 +52,7 @@ def run(args) -> int:
     from compare import jobs_of, run_compare
     from compare.table import markdown, render
     from coreml_routes import model_args
+    from coreml_routes.commands.convert import checked_hooks
     from coreml_routes.errors import UserError
 
     names = [r.strip() for r in args.routes.split(",") if r.strip()]
@@ -65,13 +67,12 @@ def run(args) -> int:
         raise UserError("unknown variant {!r}; variants: {}".format(unknown[0], ", ".join(SUMMARIES)))
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
-    if args.hooks and not os.path.isfile(args.hooks):
-        raise UserError("hooks file not found: {}".format(args.hooks))
+    hooks = checked_hooks(args)
     out_root = os.path.abspath(args.out)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
         doc = run_compare(request, chosen, out_root,
-                          hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                          hooks=hooks,
                           min_target=args.min_target, progress=_progress(len(jobs_of(chosen, variants))),
                           jobs=args.jobs, variants=variants)
     folder = os.path.join(out_root, request.name)

@@ -57,11 +57,12 @@ def register(subparsers):
     model_args.add_arguments(p)
     p.add_argument("--out", default="build", metavar="DIR",
                    help="output root; files go to DIR/<model>/<route>/ (default: build)")
-    p.add_argument("--hooks", metavar="FILE",
+    p.add_argument("--hooks", metavar="FILE", action="append", default=[],
                    help="Python file defining HOOKS = {route: {op type: function}} to replace how "
                         "an op converts (v3: ONNX op -> onnx-coreml function; v4/v9: TorchScript "
                         "op -> MIL composite; v9-export, et: ATen op -> MIL composite; coreai: "
-                        "aten::<op>.<overload> -> Core AI lowering). See examples/hooks_pad.py")
+                        "aten::<op>.<overload> -> Core AI lowering); repeatable. See "
+                        "examples/hooks_pad.py, examples/hooks_log.py")
     from backends.variants import PRECISION_VARIANTS, SUMMARIES
     precision_routes = [(n, b) for n, b in routes.items()
                         if any(v in PRECISION_VARIANTS for v in b.variants)]
@@ -89,11 +90,18 @@ def register(subparsers):
 def resolve_route(args):
     """The backend named by --route, and the hooks file checked."""
     import backends
-    from coreml_routes.errors import UserError
     backend = backends.get(args.route)
-    if args.hooks and not os.path.isfile(args.hooks):
-        raise UserError("hooks file not found: {}".format(args.hooks))
+    checked_hooks(args)
     return backend
+
+
+def checked_hooks(args):
+    """--hooks as absolute paths (None when not given); a missing file is bad input."""
+    from coreml_routes.errors import UserError
+    for path in args.hooks or []:
+        if not os.path.isfile(path):
+            raise UserError("hooks file not found: {}".format(path))
+    return [os.path.abspath(p) for p in args.hooks] or None
 
 
 def variant_of(args, backend):
@@ -146,7 +154,7 @@ def run(args) -> int:
             host = host_reference(request, tmp) if needs_shared_weights(request) else \
                 pool.submit(host_reference, request, tmp)
             record = convert_route(request, backend, os.path.abspath(args.out),
-                                   hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                                   hooks=checked_hooks(args),
                                    host=host, variant=variant)
     print_record(record, route_dir(args.out, request.name, backend.name, variant), request)
     if record["status"] != "ok" or (record.get("verified") or {}).get("status") == "diverges":

@@ -43,14 +43,15 @@ def register(subparsers):
     model_args.add_arguments(p)
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="fp32: divergence from PyTorch; fp16: first overflow / precision loss")
-    p.add_argument("--hooks", metavar="FILE", help="conversion hooks file, as for convert")
+    p.add_argument("--hooks", metavar="FILE", action="append", default=[],
+                   help="conversion hooks file, as for convert; repeatable")
     p.add_argument("--out", default="build", metavar="DIR", help="output root (default: build)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from coreml_routes import model_args
-    from coreml_routes.commands.convert import resolve_route
+    from coreml_routes.commands.convert import checked_hooks, resolve_route
     from pipeline.conversions import single_route_python
     from pipeline.envs import child_env
     from coreml_routes.errors import UserError
@@ -65,7 +66,7 @@ def run(args) -> int:
             result = diagnose(python, backend.name, request.source.spec,
                               os.path.abspath(args.out), request.samples,
                               weights=request.weights_npz,
-                              hooks=os.path.abspath(args.hooks) if args.hooks else None,
+                              hooks=checked_hooks(args),
                               precision=args.precision, env=child_env(), name=request.name,
                               inputs=request.inputs_npz, outputs=request.outputs,
                               input_note=request.input_note)

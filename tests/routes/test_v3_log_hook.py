@@ -1,5 +1,5 @@
 """Route v3's Log fix (examples/hooks_log.py, combined with the Pad fix in
-examples/hooks_v3.py), in the v3 env (tox -e v3, Python 3.7).
+examples/hooks_pad.py + hooks_log.py), in the v3 env (tox -e v3, Python 3.7).
 
 onnx-coreml 1.3 writes ONNX ``Log`` as a unary LOG layer with epsilon 1e-6; Core ML computes
 ``log(x + epsilon)``, which lifts the log-mel of quiet audio by several dB. The hook writes
@@ -55,17 +55,17 @@ def conversions(tmp_path_factory):
     from backends.runner import convert_isolated
     out = tmp_path_factory.mktemp("v3_log")
     models = {}
-    for hooks in ("hooks_pad.py", "hooks_v3.py"):
-        record = convert_isolated(sys.executable, "v3", "logmel", str(out / hooks),
-                                  hooks=os.path.join(EXAMPLES, hooks))
+    for label, files in (("pad", ["hooks_pad.py"]), ("pad+log", ["hooks_pad.py", "hooks_log.py"])):
+        record = convert_isolated(sys.executable, "v3", "logmel", str(out / label),
+                                  hooks=[os.path.join(EXAMPLES, f) for f in files])
         assert record["status"] == "ok", record.get("error")
-        models[hooks] = str(out / hooks / "logmel" / "v3" / "model.mlmodel")
+        models[label] = str(out / label / "logmel" / "v3" / "model.mlmodel")
     return models
 
 
 def test_log_layers_carry_coremltools_epsilon_only_with_the_hook(conversions):
-    stock = log_epsilons(conversions["hooks_pad.py"])
-    fixed = log_epsilons(conversions["hooks_v3.py"])
+    stock = log_epsilons(conversions["pad"])
+    fixed = log_epsilons(conversions["pad+log"])
     assert len(stock) == len(fixed) == 1
     assert stock[0] == pytest.approx(ONNX_COREML_EPSILON)
     assert 0.0 < fixed[0] <= 2 * HOOK_EPSILON    # 1e-45 is a float32 subnormal (~1.4e-45)
@@ -96,7 +96,7 @@ def test_quiet_log_mel_matches_pytorch_only_with_the_log_fix(conversions, tmp_pa
     with torch.no_grad():
         expected = zoo.get("logmel").build()(torch.from_numpy(x)).numpy()
     np.savez(str(tmp_path / "quiet.npz"), waveform=x)
-    paths = [conversions["hooks_pad.py"], conversions["hooks_v3.py"]]
+    paths = [conversions["pad"], conversions["pad+log"]]
     env = dict(os.environ, PYTHONPATH=ROOT)
     subprocess.check_call([host_python(), "-c", EVALUATE, str(tmp_path / "quiet.npz"),
                            str(tmp_path / "out")] + paths, env=env, cwd=ROOT)
@@ -112,7 +112,7 @@ def test_tox_builds_the_zoo_with_both_fixes():
     folder = os.path.join(build_dir(), "pann_mobilenetv1", "v3")
     with open(os.path.join(folder, "conversion.json")) as f:
         record = json.load(f)
-    if record.get("hooks") != "hooks_v3.py":
+    if record.get("hooks") != "hooks_pad.py, hooks_log.py":
         pytest.skip("build/ was not converted by tox -e v3 (hooks: {})".format(record.get("hooks")))
     epsilons = log_epsilons(os.path.join(folder, "model.mlmodel"))
     assert epsilons and all(0.0 < e <= 2 * HOOK_EPSILON for e in epsilons)
