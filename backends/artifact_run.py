@@ -28,6 +28,8 @@ def main(argv=None):
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--precision", default="fp32")
+    p.add_argument("--steps", type=int, help="inputs carry a leading axis of this many calls, "
+                                             "run with one state (a stateful model)")
     args = p.parse_args(argv)
     import numpy as np
     import backends
@@ -37,7 +39,11 @@ def main(argv=None):
     record = read_record(os.path.dirname(os.path.abspath(args.artifact))) or as_record({})
     inputs, _ = read_arrays(args.inputs)
     try:
-        outputs = backend.run_artifact(args.artifact, record, inputs, args.precision)
+        if args.steps:
+            outputs = backend.run_artifact_steps(args.artifact, record, inputs, args.steps,
+                                                 args.precision)
+        else:
+            outputs = backend.run_artifact(args.artifact, record, inputs, args.precision)
     except Exception as e:  # noqa: BLE001 — the host decides what the failure means
         sys.stderr.write("{}: {}\n".format(type(e).__name__, last_line(str(e)) or repr(e)))
         return EXIT_FAILED
@@ -49,7 +55,8 @@ class ArtifactRunError(RuntimeError):
     """The route's runtime failed on the artifact for a reason with no evaluator class."""
 
 
-def run_in_env(python, route, artifact, inputs, precision="fp32", env=None, timeout=TIMEOUT):
+def run_in_env(python, route, artifact, inputs, precision="fp32", env=None, timeout=TIMEOUT,
+               steps=None):
     """In the host: ``Backend.run_artifact`` of ``route`` run by ``python`` (that route's env);
     returns {output name: array}. The child's error comes back as the same class when the
     evaluator or ``backends.base`` defines it (ShapeError, UnsupportedError, NotEmulated...)."""
@@ -60,6 +67,8 @@ def run_in_env(python, route, artifact, inputs, precision="fp32", env=None, time
         write_arrays(given, inputs)
         cmd = [python, "-m", "backends.artifact_run", "--route", route, "--artifact", artifact,
                "--inputs", given, "--out", got, "--precision", precision]
+        if steps:
+            cmd += ["--steps", str(steps)]
         try:
             done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   universal_newlines=True, env=env, timeout=timeout)

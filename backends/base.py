@@ -126,6 +126,10 @@ class Backend(object):
     # False when only the route's own env can run it (``run_artifact`` there, through
     # ``python -m backends.artifact_run``).
     runs_in_host = True
+    # Whether the route converts a stateful model's mutated buffers as states; if not, why
+    # (the worker records the route "not applicable" with that reason).
+    takes_states = False
+    states_reason = "states need iOS 18 (Core ML spec 9)"
 
     def accepts(self, source):
         """None when this route can start from ``source`` (a ``backends.sources.Source``),
@@ -163,6 +167,16 @@ class Backend(object):
         for the GPU / Neural Engine emulation; a route without one raises NotEmulated."""
         import coreml_reference
         return coreml_reference.predict(path, inputs, precision=precision)
+
+    def run_artifact_steps(self, path, record, inputs, steps, precision="fp32"):
+        """A stateful model's successive calls: ``inputs`` carry a leading axis of ``steps``;
+        one state (zeroed) through every call; the outputs stacked the same way."""
+        import coreml_reference
+        from backends.builds import split_steps, stack_steps
+        model = coreml_reference.load(path)
+        state = coreml_reference.new_state(model)
+        return stack_steps([coreml_reference.predict(model, call, precision=precision, state=state)
+                            for call in split_steps(inputs, steps)])
 
     def watch_ops(self):
         """A context manager around ``convert`` yielding an ``OpsSeen`` that fills with the op

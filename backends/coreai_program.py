@@ -147,5 +147,35 @@ async def _run(path, inputs, logger):
         return OrderedDict((name, np.array(result[name].numpy())) for name in desc.output_names)
 
 
+def run_steps(path, calls):
+    """[{output name: array}] for successive calls of ``main`` with one state, zeroed first
+    (``state=`` on each call: Core AI updates it in place)."""
+    import asyncio
+    return asyncio.run(_run_steps(path, calls))
+
+
+async def _run_steps(path, calls):
+    import numpy as np
+    from coreai.authoring import AIModelAsset
+    from coreai.runtime import NDArray
+    asset = AIModelAsset.load(str(path))
+    async with asset.executable(specialization_options=None) as model:
+        function = model.load_function("main")
+        desc = function.desc
+        state = {}
+        for name in desc.state_names:
+            d = desc.state_descriptor(name)
+            state[name] = NDArray(np.zeros([int(s) for s in d.shape], np.dtype(d.dtype)))
+        results = []
+        for inputs in calls:
+            given = {}
+            for name in desc.input_names:
+                dtype = np.dtype(desc.input_descriptor(name).dtype)
+                given[name] = NDArray(np.ascontiguousarray(np.asarray(inputs[name]).astype(dtype)))
+            result = await function(inputs=given, state=state)
+            results.append(OrderedDict((n, np.array(result[n].numpy())) for n in desc.output_names))
+        return results
+
+
 def asset_exists(path):
     return os.path.isdir(path) and os.path.exists(os.path.join(path, "main.mlirb"))

@@ -80,6 +80,10 @@ def tile(ctx, x, reps):
 @register("concat", lists=("values",))
 def concat(ctx, values, axis, interleave=False):
     values = [np.asarray(v) for v in values]
+    if all(v.ndim == 0 for v in values):
+        # Scalars concatenate into a vector: MIL's type inference counts a rank-0 value as
+        # length 1 (coremltools' index_put lowering writes begin / end this way).
+        values = [v.reshape(1) for v in values]
     axis = axes_of(axis, values[0].ndim)[0]
     shapes = [list(v.shape) for v in values]
     def others(s):
