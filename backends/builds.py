@@ -299,3 +299,29 @@ def read_json(path, default=None):
             return json.load(f)
     except (IOError, OSError, ValueError):
         return default
+
+
+# --- stateful models: golden over successive calls ------------------------------------------
+# A stateful model's golden.npz holds one case whose every input and output carries a leading
+# axis of length ``steps``: slice i is call i of one fresh model (buffers zeroed first). The
+# record says so: ``record["steps"]`` (an int), with ``record["states"]`` naming the buffers.
+
+def steps_of(record):
+    """The number of successive calls golden.npz holds per case, or None (one call each)."""
+    steps = as_record(record).get("steps")
+    return int(steps) if steps else None
+
+
+def split_steps(arrays, steps):
+    """{name: array with a leading axis of ``steps``} -> [{name: slice i}] of ``steps`` dicts."""
+    for name, value in arrays.items():
+        if len(value.shape) == 0 or value.shape[0] != steps:
+            raise ValueError("{} has shape {}: a leading axis of {} steps was expected".format(
+                name, list(value.shape), steps))
+    return [OrderedDict((k, v[i]) for k, v in arrays.items()) for i in range(steps)]
+
+
+def stack_steps(per_step):
+    """[{name: array}] (one dict per call) -> {name: stacked array}, the steps axis first."""
+    import numpy as np
+    return OrderedDict((k, np.stack([step[k] for step in per_step])) for k in per_step[0])

@@ -17,7 +17,7 @@ from coreml_reference.loader import load
 PRECISIONS = ("fp32", "fp16")
 
 
-def predict(model, inputs, precision="fp32", trace=None):
+def predict(model, inputs, precision="fp32", trace=None, state=None):
     """Evaluate ``model`` on ``inputs``; return {output name: numpy array} for every output
     (a classifier's label as str / int and its probabilities as {label: float}, as
     ``MLModel.predict`` returns them).
@@ -35,11 +35,33 @@ def predict(model, inputs, precision="fp32", trace=None):
     trace: optional callable ``trace(name, type_name, value, layer_name)`` called with every
         intermediate blob (NeuralNetwork) / variable (ML Program) as it is computed, with the
         producing layer's / op's type and name (for divergence searches).
+    state: for a stateful model (iOS 18 states), what ``new_state(model)`` returned: read and
+        updated in place by the call, so successive calls continue from it. None: a fresh
+        zeroed state for this one call.
     """
     if precision not in PRECISIONS:
         raise ValueError("precision must be one of {}, not {!r}".format(PRECISIONS, precision))
     loaded = load(model)
+    if state is not None or declares_states(loaded):
+        from coreml_reference.mlprogram import run as run_program
+        if runner_for(loaded) is not run_program:
+            raise ModelFileError("{}: only an ML Program has states".format(loaded.name))
+        return run_program(loaded, inputs, precision=precision, trace=trace, state=state)
     return runner_for(loaded)(loaded, inputs, precision=precision, trace=trace)
+
+
+def new_state(model):
+    """A zeroed state for a stateful model, as ``MLModel.make_state()``: one buffer per state
+    the model declares, stored as declared (float16 for Core ML states). An empty state for a
+    model without states."""
+    from coreml_reference.states import new_state as make
+    return make(load(model))
+
+
+def declares_states(model):
+    """True when the model declares states (Core ML spec 9)."""
+    from coreml_reference.states import declared_states
+    return bool(declared_states(load(model).spec))
 
 
 def runner_for(loaded):

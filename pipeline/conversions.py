@@ -111,7 +111,8 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
     record = convert_isolated(python, backend.name, request.source.spec, out_root,
                               request.samples, weights=request.weights_npz, hooks=hooks,
                               env=child_env(), name=request.name, inputs=request.inputs_npz,
-                              outputs=request.outputs, variant=variant)
+                              outputs=request.outputs, variant=variant,
+                              extra_args=getattr(request, "worker_args", ()))
     if record.get("status") == "ok":
         check(route_dir(out_root, request.name, backend.name, variant), record, host,
               request.weights, artifact_runner(backend, python))
@@ -127,8 +128,9 @@ def artifact_runner(backend, python=None):
     from pipeline.envs import child_env, env_python
     python = python or env_python(backend, provision=False)
 
-    def run(path, inputs, precision):
-        return run_in_env(python, backend.name, path, inputs, precision, env=child_env())
+    def run(path, inputs, precision, steps=None):
+        return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
+                          steps=steps)
     return run
 
 

@@ -25,6 +25,11 @@ class V9Export(V9):
         program = torch.export.export(job.module, job.torch_inputs())
         return program.run_decompositions({})
 
+    def state_options(self, ct, job):
+        """coremltools finds a torch.export program's states itself (its graph signature's
+        mutated buffers): the iOS 18 target is all it needs."""
+        return {}
+
     def intermediates(self, job, path):
         from backends.intermediates import save_exported
         return save_exported(self.capture(job), job, path)

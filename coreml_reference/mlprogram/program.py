@@ -19,7 +19,7 @@ import numpy as np
 
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, RuntimeCheckError, UnsupportedError)
-from coreml_reference.inputs import as_declared, image_pixels
+from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
                                                tensor_dtype, tensor_shape)
@@ -365,7 +365,7 @@ def check_inputs(loaded, fn, inputs):
     if not hasattr(inputs, "keys"):
         raise InputError("inputs must be a dict of input name -> array, not {}".format(
             type(inputs).__name__))
-    declared = [i.name for i in fn.inputs]
+    declared = [i.name for i in fn.inputs if not _is_state(i)]
     extra = sorted(set(inputs) - set(declared))
     if extra:
         raise InputError("{}: unknown input(s) {} (the model takes {})".format(
@@ -374,6 +374,8 @@ def check_inputs(loaded, fn, inputs):
               if f.type.WhichOneof("Type") == "imageType"}
     feeds = []
     for named in fn.inputs:
+        if _is_state(named):            # bound to the State, not given (``bind_states``)
+            continue
         if named.name not in inputs:
             raise InputError("{}: missing input {!r} (the model takes {})".format(
                 loaded.name, named.name, declared))
@@ -391,6 +393,9 @@ def _check_input(loaded, named, value):
     data_type = named.type.tensorType.dataType
     want = numpy_dtype(data_type, "input " + named.name)
     arr = as_declared(loaded.name, named.name, value, want, DTYPE_NAMES.get(data_type))
+    described = {f.name: f.type for f in loaded.spec.description.input}.get(named.name)
+    if described is not None and described.WhichOneof("Type") == "multiArrayType":
+        check_declared_shape(loaded.name, named.name, arr.shape, described.multiArrayType)
     declared = tensor_shape(named.type)
     if declared is not None and not _shape_matches(arr.shape, declared):
         raise InputError("{}: input {!r} has shape {}, expected {}".format(
@@ -433,13 +438,30 @@ def _feature_value(value):
     return item.item() if hasattr(item, "item") else item
 
 
-def run(loaded, inputs, precision="fp32", trace=None):
+def _is_state(named):
+    return named.type.WhichOneof("type") == "stateType"
+
+
+def bind_states(loaded, fn, env, state):
+    """Bind the function's state inputs to ``state``'s buffers (a fresh zeroed State when
+    None: one call of a fresh model, as ``MLModel.make_state()`` starts)."""
+    from coreml_reference.states import check_state
+    names = [named.name for named in fn.inputs if _is_state(named)]
+    if not names:
+        return
+    state = check_state(loaded, state)
+    for name in names:
+        env[name] = state.ref(name)
+
+
+def run(loaded, inputs, precision="fp32", trace=None, state=None):
     fn, block = main_block(loaded)
     feeds = check_inputs(loaded, fn, inputs)
     fn, plan = compiled(loaded)
     runner = Runner(loaded.name, loaded.path, precision, trace)
     for named, value in feeds:
         runner.env[named.name] = runner.store(value, tensor_dtype(named.type))
+    bind_states(loaded, fn, runner.env, state)
     with np.errstate(all="ignore"):     # inf / nan are results here, as on device
         runner.run_block(plan, scoped=False)
     return collect_outputs(loaded, plan, runner.env)
