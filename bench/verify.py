@@ -34,7 +34,7 @@ def verify(folder, record, runner=None):
     ``runner(path, inputs, precision)`` runs the artifact (default: ``in_host``; an artifact
     only its route's env can run comes with a runner into that env)."""
     cases = builds.read_cases(folder)
-    verdicts = [(case.label, verify_case(folder, record, case, runner)) for case in cases]
+    verdicts = [(case.label, verify_any_case(folder, record, case, runner)) for case in cases]
     label, worst = max(verdicts, key=lambda lv: _badness(lv[1]))
     if len(verdicts) > 1:
         worst = dict(worst, reason="{} (worst of {} cases: {})".format(
@@ -50,6 +50,60 @@ _ORDER = {None: 0, "matches": 1, "compressed": 2, "cannot evaluate": 3, "diverge
 def _badness(verdict):
     snr = verdict.get("worst_snr_db")
     return (_ORDER.get(verdict["status"], 3), -(snr if isinstance(snr, (int, float)) else 1e9))
+
+
+def verify_any_case(folder, record, case, runner=None):
+    """``verify_case``, or for a stateful model's golden (``builds.steps_of``) the same over
+    its successive calls run with one state, naming the first call that departs."""
+    steps = builds.steps_of(record)
+    if not steps:
+        return verify_case(folder, record, case, runner)
+    stepper = StepRunner(runner, steps)
+    verdict = verify_case(folder, record, case, stepper)
+    if stepper.outputs is not None:
+        precision = "fp16" if record.get("compute_precision") in ("fp16", "mixed") else "fp32"
+        verdict = dict(verdict, steps=steps)
+        first = first_departing_step(stepper.outputs, case.outputs, steps, precision)
+        verdict["first_departing_step"] = first
+        if first is not None:
+            verdict["reason"] = "{}; call {} of {} is the first to depart".format(
+                verdict["reason"], first + 1, steps)
+        else:
+            verdict["reason"] = "{} (all {} successive calls, one state)".format(
+                verdict["reason"], steps)
+    return verdict
+
+
+class StepRunner(object):
+    """A runner for golden inputs that carry a leading axis of ``steps`` calls: one state
+    through all the calls (the host's evaluator: ``coreml_reference.new_state``; a route's
+    own runtime: ``runner(..., steps=K)``); returns the outputs stacked, and keeps them."""
+
+    def __init__(self, runner, steps):
+        self.runner, self.steps, self.outputs = runner, steps, None
+
+    def __call__(self, path, inputs, precision, trace=None):
+        if self.runner is not None:
+            outputs = self.runner(path, inputs, precision, steps=self.steps)
+        else:
+            import coreml_reference
+            model = coreml_reference.load(path)
+            state = coreml_reference.new_state(model)
+            outputs = builds.stack_steps([
+                coreml_reference.predict(model, call, precision=precision, trace=trace, state=state)
+                for call in builds.split_steps(inputs, self.steps)])
+        self.outputs = outputs
+        return outputs
+
+
+def first_departing_step(outputs, golden, steps, precision):
+    """Index of the first call whose outputs leave the tolerance, or None."""
+    for i in range(steps):
+        worst = _worst(dict((k, np.asarray(v)[i]) for k, v in outputs.items() if k in golden),
+                       dict((k, v[i]) for k, v in golden.items()), precision)
+        if worst["failing"] or worst["missing"]:
+            return i
+    return None
 
 
 def verify_case(folder, record, case, runner=None):
