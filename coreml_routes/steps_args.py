@@ -25,9 +25,9 @@ def add_argument(p):
                         "K, one slice per call".format(DEFAULT_STEPS))
 
 
-def apply(args, request, tmp):
+def apply(args, request, tmp, int_range):
     """Add the worker flags for ``--steps`` to ``request`` (and, with --inputs and --steps,
-    rewrite its inputs as the first call's)."""
+    rewrite its inputs as the first call's); ``int_range``: where integer draws fall."""
     steps = getattr(args, "steps", None)
     if steps is not None and steps < 1:
         raise UserError("--steps must be at least 1, not {}".format(steps))
@@ -51,7 +51,8 @@ def apply(args, request, tmp):
         write_cases_file(request.inputs_npz, cases)
         stacked = stack_steps(calls)
     elif getattr(args, "input", None):
-        stacked = stack_steps([first] + [_draw(first, i, args) for i in range(1, steps or DEFAULT_STEPS)])
+        stacked = stack_steps([first] + [_draw(first, i, int_range)
+                                         for i in range(1, steps or DEFAULT_STEPS)])
     else:
         return request
     path = os.path.join(tmp, "step_inputs.npz")
@@ -60,12 +61,11 @@ def apply(args, request, tmp):
     return request
 
 
-def _draw(example, step, args):
+def _draw(example, step, int_range):
     """Call ``step``'s seeded inputs: the example's shapes and dtypes, normal(0, 1) floats,
-    integers in --int-range."""
+    integers in ``int_range``."""
     import numpy as np
-    from coreml_routes.model_args import DEFAULT_INT_RANGE, parse_int_range
-    lo, hi = parse_int_range(args.int_range) if getattr(args, "int_range", None) else DEFAULT_INT_RANGE
+    lo, hi = int_range
     rng = np.random.RandomState(1000 + step)
     return OrderedDict((k, rng.randint(lo, hi, size=v.shape).astype(v.dtype) if v.dtype.kind in "iu"
                         else rng.standard_normal(v.shape).astype(v.dtype))

@@ -11,7 +11,6 @@ Python 3.7 compatible (the v3 env runs it).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -23,7 +23,7 @@ def cli(*args):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--route", "v3", "--precision", "fp32"], "--precision applies to ML Program routes only"),
+    (["--route", "v3", "--precision", "fp32"], "--precision applies to routes that type their program"),
     (["--route", "v4", "--compress", "prune50"], "route v4 cannot build variant 'prune50'"),
     (["--route", "v9", "--compress", "fp16w"], "route v9 cannot build variant 'fp16w'"),
     (["--route", "v9-export", "--compress", "lut4", "--precision", "fp32"], "not both"),
