@@ -8,7 +8,11 @@ The host CLI runs it with its own Python (torch 2.x): ``--state`` hands a user m
 initial weights to every route so that all routes convert the same weights, and the
 outputs give each conversion's ``torch_drift`` (the route env's older torch against this
 one, same weights, same inputs). A user model that crashes takes only this process down.
-Exit 0 ok, 1 the model failed (reason on stderr's last line).
+Exit 0 ok, 1 the model failed (reason on stderr's last line), 2 the user's own mistake,
+found here once before any route runs (``error: <one line>`` on stderr, file:line where
+there is one): the factory is not in the file, ``FUNCTION()`` raises or returns no
+nn.Module, or the forward fails on the inputs given. An ImportError is not counted as such
+(the routes may have packages the host lacks, ``--requirements``): exit 1.
 """
 from __future__ import annotations
 
@@ -31,13 +35,19 @@ def main(argv=None):
     from collections import OrderedDict
     from backends.base import Untimed, last_line
     from backends.builds import write_arrays
+    from backends.preflight import BUILD, FORWARD, mistake
+    source, step = sources.parse(args.model), BUILD
     try:
-        loaded = sources.load(sources.parse(args.model), Untimed(), args.samples,
-                              args.inputs, args.weights)
+        loaded = sources.load(source, Untimed(), args.samples, args.inputs, args.weights)
+        step = FORWARD
         with torch.no_grad():
             outputs = loaded.module(*(torch.from_numpy(a) for a in loaded.inputs.values()))
         outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     except Exception as e:  # noqa: BLE001 — the user's model: any failure is reported, not raised
+        found = mistake(source, step, e, loaded.inputs if step == FORWARD else None)
+        if found:
+            sys.stderr.write("error: {}\n".format(found))
+            return 2
         sys.stderr.write("{}: {}\n".format(type(e).__name__, last_line(str(e))))
         return 1
     write_arrays(args.out, loaded.inputs,

@@ -17,17 +17,17 @@ SCHEMA = 1
 def run_compare(request, backends, out_root, hooks=None, min_target=None, progress=None,
                 jobs=2, variants=()):
     """The compare document (what compare.json holds). Routes convert ``jobs`` at a time
-    (each is its own process); PyTorch's host run goes alongside, unless the routes must
-    wait for the weights it builds."""
+    (each is its own process); PyTorch's host run goes first for the user's own model (it
+    finds their mistakes once, and may build the weights every route gets), else alongside."""
     from concurrent.futures import ThreadPoolExecutor
-    from pipeline.conversions import host_reference, needs_shared_weights
+    from pipeline.conversions import host_first, host_reference
     import tempfile
     progress = progress or (lambda text: None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="coreml-routes-compare-") as tmp, \
             ThreadPoolExecutor(max(1, jobs)) as pool:
-        if needs_shared_weights(request):
-            host = host_reference(request, tmp)     # sets the weights every route gets
+        if host_first(request):   # the user's mistakes, once; the weights every route gets
+            host = host_reference(request, tmp)
         else:
             host = pool.submit(host_reference, request, tmp)
         futures = [(folder_name(b.name, v), pool.submit(route_row, request, b, out_root, hooks, host, v))

@@ -68,8 +68,7 @@ def recommend(rows, min_target=None):
         reasons.append("fp16 not evaluated: {}; no route that converts stays within the fp16 "
                        "tolerance".format(row["fp16"]["not_measured"]))
     else:
-        reasons.append("fp16 fails on every route that converts: ship it for CPU only "
-                       "(computeUnits = .cpuOnly), fp32")
+        reasons.append(fp32_deployment(row))
     reasons.append("{} {}, {}, {}".format(row.get("model_type"), _toolchain(row), _size(row),
                                           _count(row)))
     note = runtime_note(row)
@@ -85,7 +84,48 @@ def recommend(rows, min_target=None):
                               else "fp16 fails: {}".format(fp16_problem(rows[route])))
         else:
             why_not[route] = _ranked_lower(rows[route], row, best)
+    note = variants_note(rows)
+    if note:
+        reasons.append(note)
     return best, reasons, why_not
+
+
+def fp32_deployment(row):
+    """What to ship when fp16 fails everywhere, in words that follow the row's compute units:
+    an fp32 ML Program never runs on the Neural Engine (CPU and GPU compute it in fp32), so
+    it ships as it is; a model the GPU / Neural Engine would run in fp16 ships for CPU only."""
+    units = row.get("compute_units") or []
+    if units and "NE" not in units:
+        return ("fp16 (emulated) fails on every route that converts; this fp32 program runs in "
+                "fp32 on {} (Core ML never places it on the Neural Engine): ship it as it is "
+                "(computeUnits = .cpuAndGPU)".format(" and ".join(units)))
+    return ("fp16 fails on every route that converts: ship it for CPU only "
+            "(computeUnits = .cpuOnly), fp32")
+
+
+SHIPPABLE_SNR_DB = 20.0   # the fp16 tolerance's SNR floor: the bar a compressed variant is shown against
+
+
+def variants_note(rows):
+    """One line on the compressed variants (``verified: compressed``): they are shown for
+    information only, never recommended (no tolerance applies to compressed weights); the
+    smallest whose worst SNR against PyTorch is at least ``SHIPPABLE_SNR_DB`` is named as
+    the one to try if the file must be smaller. None without compressed rows."""
+    compressed = [r for r, row in rows.items()
+                  if row.get("status") == "ok" and (row.get("verified") or {}).get("status") == "compressed"]
+    if not compressed:
+        return None
+    good = [r for r in compressed
+            if isinstance(rows[r]["fp32"].get("snr_db"), (int, float))
+            and rows[r]["fp32"]["snr_db"] >= SHIPPABLE_SNR_DB]
+    text = ("compressed variants ({}) are shown for information only: no tolerance applies to "
+            "compressed weights, so none is recommended".format(", ".join(compressed)))
+    if not good:
+        return text + "; none keeps a worst SNR of {:.0f} dB against PyTorch".format(SHIPPABLE_SNR_DB)
+    pick = min(good, key=lambda r: (rows[r].get("size_bytes") or 0, -rows[r]["fp32"]["snr_db"], r))
+    return text + ("; if the file must be smaller, try {} first: the smallest that keeps a worst "
+                   "SNR of {:.0f} dB or more ({}, {} dB), then check it on your own data".format(
+                       pick, SHIPPABLE_SNR_DB, _size(rows[pick]), _num(rows[pick]["fp32"]["snr_db"])))
 
 
 def _disqualified(row, min_target):

@@ -1,6 +1,8 @@
 """The compare table and recommendation, as the terminal and compare.md show them."""
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
 from bench.units import human_bytes
@@ -46,28 +48,64 @@ def cells(route, row):
             _seconds(row)]
 
 
-def render(doc, fmt="simple"):
-    """Table, then the recommendation and why not for every other route."""
-    table = tabulate([cells(r, row) for r, row in doc["routes"].items()], HEADERS, tablefmt=fmt,
-                     disable_numparse=True)
+def render(doc, fmt="simple", limit=240):
+    """Table, then the recommendation and why not for every other route. A variant that
+    failed as its base route did is folded into the base route's row and line. ``limit``:
+    reasons are cut to that many characters (None: whole, as compare.md has room)."""
+    folded = folded_variants(doc["routes"])
+    table = tabulate([cells(_label(r, folded), row) for r, row in doc["routes"].items()
+                      if r not in folded["into"]], HEADERS, tablefmt=fmt, disable_numparse=True)
     lines = [table, ""]
     if doc["recommended"]:
         lines.append("recommended: {}".format(doc["recommended"]))
     else:
         lines.append("recommended: none")
-    lines += ["  - " + r for r in doc["reasons"]]
-    others = [(r, row["why_not"]) for r, row in doc["routes"].items() if row.get("why_not")]
+    lines += ["  - " + tidy_numbers(r) for r in doc["reasons"]]
+    others = [(_label(r, folded), row["why_not"]) for r, row in doc["routes"].items()
+              if row.get("why_not") and r not in folded["into"]]
     if others:
         lines.append("not recommended:")
-        lines += ["  - {}: {}".format(r, _one_line(why)) for r, why in others]
+        lines += ["  - {}: {}".format(r, _one_line(tidy_numbers(why), limit)) for r, why in others]
     return "\n".join(lines)
+
+
+def folded_variants(routes):
+    """{"into": {variant row: base route}, "of": {base route: [variant names]}} for variant
+    rows (``route+variant``) that did not convert, in the same way (status and stage) as
+    their base route: one line says it for all of them."""
+    into, of = {}, {}
+    for name, row in routes.items():
+        base, _, variant = name.partition("+")
+        parent = routes.get(base)
+        if not variant or parent is None or parent["status"] == "ok":
+            continue
+        if row["status"] == parent["status"] and row.get("stage") == parent.get("stage"):
+            into[name] = base
+            of.setdefault(base, []).append(variant)
+    return {"into": into, "of": of}
+
+
+def _label(route, folded):
+    variants = folded["of"].get(route)
+    if not variants:
+        return route
+    return "{} (and +{})".format(route, ", +".join(variants))
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{5,}(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def tidy_numbers(text):
+    """Floats printed at full precision (``SNR 5.769641316527144 dB``) as the table prints
+    them (``5.8``); other text unchanged."""
+    return _LONG_FLOAT.sub(lambda m: _num(float(m.group(0))), str(text))
 
 
 def markdown(doc):
     lines = ["# {} — which route to ship".format(doc["model"]), "",
              "Source `{}`; weights: {}; --min-target: {}.".format(
                  doc["source"], doc["weights"], doc["min_target"] or "not given"), "",
-             render(doc, fmt="github"), "", "Rules, in order:", ""]
+             render(doc, fmt="github", limit=None), "", "Rules, in order:", ""]
     lines += ["{}. {}".format(i, rule) for i, rule in enumerate(doc["rules"], 1)]
     lines += ["", "\"As typed\": the reference evaluator runs the model as its file types it (an "
                   "fp16 ML Program in fp16, everything else in fp32, as Core ML's CPU does). "
@@ -79,7 +117,7 @@ def markdown(doc):
 
 def _one_line(text, limit=240):
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _seconds(row):

@@ -83,6 +83,8 @@ def resolve(args, tmp):
     """Check the request and write what the routes receive into ``tmp``: ModelRequest."""
     from backends import sources
     source = sources.parse(args.model)
+    from coreml_routes import model_file
+    model_file.check(source)   # FILE.py without :FUNCTION, or a function it does not define
     samples = getattr(args, "samples", 32000)
     flags = ["--model", args.model]
     if source.kind == sources.ZOO:

@@ -28,6 +28,14 @@ def needs_shared_weights(request):
     return request.source.kind == FACTORY and not request.weights_npz
 
 
+def host_first(request):
+    """The host's run goes before the routes for the user's own model: it finds the user's
+    mistakes once (``backends.preflight``: no such function, the factory raises, the forward
+    rejects the inputs) and, without a checkpoint, makes the weights every route gets."""
+    from backends.sources import FACTORY, TORCHSCRIPT
+    return request.source.kind in (FACTORY, TORCHSCRIPT)
+
+
 def host_reference(request, tmp):
     """{"outputs": [arrays] or None, "torch": version, "reason": why not}; may set the
     request's shared weights (see ``needs_shared_weights``)."""
@@ -54,6 +62,9 @@ def host_reference(request, tmp):
                               env=child_env(), timeout=HOST_TIMEOUT)
     except subprocess.TimeoutExpired:
         return {"outputs": None, "reason": "host torch run timed out after {} s".format(HOST_TIMEOUT)}
+    if done.returncode == 2:   # the user's own mistake (backends.preflight): once, before any route
+        raise BadInput(last_line(done.stderr)[len("error: "):] if last_line(done.stderr).startswith(
+            "error: ") else last_line(done.stderr))
     if done.returncode != 0:
         why = ("killed by signal {}".format(signal_name(-done.returncode)) if done.returncode < 0
                else last_line(done.stderr))

@@ -12,7 +12,8 @@ fp16 (GPU / Neural Engine arithmetic), print one table and recommend the route t
 with the reasons, and why not for every other route.
 
 writes DIR/<model>/compare.json, DIR/<model>/compare.md, and the models in
-DIR/<model>/<route>/ as `convert` writes them.
+DIR/<model>/<route>/ as `convert` writes them. A run that recommends nothing never replaces
+a compare.json that recommends a route: it writes compare.failed.json / .md beside it.
 Exit 0 a route is recommended, 1 none works (every reason printed), 2 bad input.
 """
 
@@ -48,9 +49,8 @@ def register(subparsers):
 def run(args) -> int:
     import tempfile
     import backends
-    from backends.builds import write_json_atomic
     from compare import jobs_of, run_compare
-    from compare.table import markdown, render
+    from compare.table import render
     from coreml_routes import model_args
     from coreml_routes.commands.convert import checked_hooks
     from coreml_routes.errors import UserError
@@ -68,21 +68,22 @@ def run(args) -> int:
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     hooks = checked_hooks(args)
-    out_root = os.path.abspath(args.out)
+    from coreml_routes.out_dir import checked_out_root
+    out_root = checked_out_root(args.out)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
         doc = run_compare(request, chosen, out_root,
                           hooks=hooks,
                           min_target=args.min_target, progress=_progress(len(jobs_of(chosen, variants))),
                           jobs=args.jobs, variants=variants)
-    folder = os.path.join(out_root, request.name)
-    os.makedirs(folder, exist_ok=True)
-    write_json_atomic(os.path.join(folder, "compare.json"), doc)
-    with open(os.path.join(folder, "compare.md"), "w") as f:
-        f.write(markdown(doc))
+    from compare.publish import publish
+    path, kept = publish(os.path.join(out_root, request.name), doc)   # never a failed run over a recommendation
     print(render(doc))
-    print("\nwrote {} and compare.md ({:.0f} s)".format(
-        os.path.join(args.out, request.name, "compare.json"), doc["seconds"]))
+    print("\nwrote {} and {}.md ({:.0f} s)".format(
+        os.path.join(args.out, request.name, os.path.basename(path)),
+        os.path.basename(path)[:-len(".json")], doc["seconds"]))
+    if kept:
+        print(kept)
     return 0 if doc["recommended"] else 1
 
 

@@ -140,7 +140,7 @@ def _default_precision(backend):
 def run(args) -> int:
     from coreml_routes import model_args
     from concurrent.futures import ThreadPoolExecutor
-    from pipeline.conversions import (convert_route, host_reference, needs_shared_weights,
+    from pipeline.conversions import (convert_route, host_first, host_reference,
                                            require_applicable)
 
     from backends.builds import route_dir
@@ -150,8 +150,9 @@ def run(args) -> int:
         request = model_args.resolve(args, tmp)
         require_applicable(backend, request)
         with ThreadPoolExecutor(1) as pool:
-            # PyTorch's host run goes alongside the conversion, unless it makes the weights.
-            host = host_reference(request, tmp) if needs_shared_weights(request) else \
+            # PyTorch's host run goes first for the user's own model (their mistakes, once;
+            # the weights), else alongside the conversion.
+            host = host_reference(request, tmp) if host_first(request) else \
                 pool.submit(host_reference, request, tmp)
             record = convert_route(request, backend, os.path.abspath(args.out),
                                    hooks=checked_hooks(args),
