@@ -133,9 +133,10 @@ def warn_unused_hooks(backend, job, seen, record):
     misses = seen.misses(job.hooks)
     if misses:
         record["hook_misses"] = misses
-    for key, closest in sorted(misses.items()):
-        sys.stderr.write("warning: route {}: hook {!r} matches no op its converter sees; "
-                         "closest: {}\n".format(backend.name, key, ", ".join(closest)))
+    for key, closest in sorted(misses.items()):   # which model: a batch's others may use it
+        sys.stderr.write("warning: route {}: hook {!r} matches no op its converter sees in "
+                         "model {}; closest: {}\n".format(backend.name, key, record.model,
+                                                          ", ".join(closest)))
 
 
 def save_intermediates(backend, job, stages, path):

@@ -46,5 +46,5 @@ def test_a_hook_key_naming_no_op_is_recorded_and_warned(route, tmp_path, capsys)
     assert record["status"] == "ok", record.get("error")
     assert record["hook_misses"] == {"Reluu": [RELU_KEY[route]]}
     warnings = [l for l in capsys.readouterr().err.splitlines() if l.startswith("warning:")]
-    assert warnings == ["warning: route {}: hook 'Reluu' matches no op its converter sees; "
-                        "closest: {}".format(route, RELU_KEY[route])]
+    assert warnings == ["warning: route {}: hook 'Reluu' matches no op its converter sees in "
+                        "model test_pool1d; closest: {}".format(route, RELU_KEY[route])]
