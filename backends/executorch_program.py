@@ -106,7 +106,7 @@ def run(program, inputs, call_partition):
     for position, (index, array) in enumerate(zip(plan.inputs, inputs)):
         declared = plan.values[index].val
         array = np.asarray(array)
-        if tuple(array.shape) != tuple(declared.sizes):
+        if not _fits(array.shape, declared):
             raise ProgramError("input {} has shape {}, the program was exported for {}".format(
                 position, list(array.shape), [int(s) for s in declared.sizes]))
         runner.values[index] = torch.from_numpy(np.ascontiguousarray(array)).to(
@@ -118,6 +118,16 @@ def run(program, inputs, call_partition):
         value = runner.value(index)
         outputs.append(value.detach().numpy() if isinstance(value, torch.Tensor) else np.asarray(value))
     return outputs
+
+
+def _fits(shape, declared):
+    """A static input takes exactly its sizes; a dynamic-bound one (exported with a
+    torch.export Dim) any sizes up to them."""
+    sizes = [int(s) for s in declared.sizes]
+    if list(shape) == sizes:
+        return True
+    dynamic = int(getattr(declared.shape_dynamism, "value", declared.shape_dynamism) or 0) != 0
+    return dynamic and len(shape) == len(sizes) and all(0 < s <= b for s, b in zip(shape, sizes))
 
 
 class _Runner(object):

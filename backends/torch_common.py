@@ -21,9 +21,18 @@ def trace(job):
 def tensor_types(ct, job):
     """Core ML inputs as PyTorch's: int64 becomes int32 (Core ML has no int64 inputs)."""
     import numpy as np
+    from backends.shapes import ct_shape, flexible
     dtypes = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int32}
-    return [ct.TensorType(name=name, shape=array.shape, dtype=dtypes.get(array.dtype.name, np.float32))
+    flex = flexible(job)     # RangeDim / EnumeratedShapes for the inputs asked flexible
+    return [ct.TensorType(name=name, shape=ct_shape(ct, flex[name]) if name in flex else array.shape,
+                          dtype=dtypes.get(array.dtype.name, np.float32))
             for name, array in job.inputs.items()]
+
+
+def declared_input_shapes(spec):
+    """The record's ``input_shapes``: how the saved Core ML model declares each input."""
+    from backends.shapes import declared_texts
+    return {"input_shapes": dict(declared_texts(spec))}
 
 
 def register_hooks(hooks):

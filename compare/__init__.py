@@ -80,6 +80,7 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
            "layers_ops": record.get("layer_count", record.get("op_count"))}
     if record.get("executorch"):
         row["executorch"] = record["executorch"]
+    row.update(input_shapes_of(record))
     if record["status"] == "ok":
         verified = record.get("verified") or {}
         row["fp32"] = {"snr_db": verified.get("worst_snr_db"),
@@ -92,6 +93,18 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
         row["compute_units"] = record.get("compute_units")
         row["precision"] = precision_of(record)
     return row
+
+
+def input_shapes_of(record):
+    """{"input_shapes": {name: text}} as the route converted each input (``fixed 1x1024`` /
+    ``range 1..16 x 1024`` / ``enumerated {1,8,16} x 1024``), with the route's notes on
+    them; empty when the record says nothing (a failed conversion)."""
+    out = {}
+    if record.get("input_shapes"):
+        out["input_shapes"] = dict(record["input_shapes"])
+    if record.get("input_shapes_notes"):
+        out["input_shapes_notes"] = dict(record["input_shapes_notes"])
+    return out
 
 
 def spec_version(record):

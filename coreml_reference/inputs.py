@@ -100,3 +100,48 @@ def _image_sizes_text(image_type):
 def _range_text(size_range):
     upper = size_range.upperBound
     return "{}..{}".format(size_range.lowerBound, upper if upper >= 0 else "inf")
+
+
+# --- flexible multi-array inputs ------------------------------------------------------------
+
+def check_declared_shape(model_name, input_name, shape, array_type):
+    """InputError naming the input and the shapes it takes, unless ``shape`` is one the
+    description's multiArrayType allows: its enumeratedShapes, its shapeRange (upper bound
+    -1: unbounded) or its fixed shape (an ML Program function's input may leave flexible dims
+    unknown; the description says what Core ML accepts)."""
+    allowed = allowed_shapes(array_type)
+    if allowed and not any(_fits(shape, s) for s in allowed):
+        raise InputError("{}: input {!r} has shape {}; the model takes {}".format(
+            model_name, input_name, list(shape), " or ".join(_shape_text(s) for s in allowed)))
+
+
+def allowed_shapes(array_type):
+    """Shapes as lists; a dim is an int or a (lower, upper) range (upper -1: unbounded)."""
+    which = array_type.WhichOneof("ShapeFlexibility")
+    if which == "enumeratedShapes":
+        shapes = []
+        for s in array_type.enumeratedShapes.shapes:
+            if list(s.shape) not in shapes:
+                shapes.append(list(s.shape))
+        return shapes
+    if which == "shapeRange":
+        return [[(r.lowerBound, r.upperBound) if r.lowerBound != r.upperBound else r.lowerBound
+                 for r in array_type.shapeRange.sizeRanges]]
+    return [list(array_type.shape)] if len(array_type.shape) else []
+
+
+def _fits(given, shape):
+    if len(given) != len(shape):
+        return False
+    for size, dim in zip(given, shape):
+        if isinstance(dim, tuple):
+            if size < dim[0] or (dim[1] >= 0 and size > dim[1]):
+                return False
+        elif size != dim:
+            return False
+    return True
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("{}..{}".format(d[0], d[1] if d[1] >= 0 else "inf") if isinstance(d, tuple)
+                           else str(d) for d in shape) + "]"

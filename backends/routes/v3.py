@@ -12,6 +12,7 @@ import re
 import shutil
 
 from backends.base import Backend, ConversionError, OpsSeen
+from backends.shapes import flexible
 from backends.sources import ONNX
 from backends.variants import compress
 
@@ -55,9 +56,11 @@ class V3(Backend):
                 fixed = fix_input_shapes(onnx_path, job.inputs)
         else:
             with stages("export"):
+                from backends.shapes import onnx_dynamic_axes
                 torch.onnx.export(job.module, job.torch_inputs(), onnx_path,
                                   input_names=list(job.inputs),
-                                  output_names=list(job.output_names), opset_version=OPSET)
+                                  output_names=list(job.output_names), opset_version=OPSET,
+                                  dynamic_axes=onnx_dynamic_axes(job) or None)
                 onnx.checker.check_model(onnx.load(onnx_path))
         with stages("convert"):
             try:
@@ -66,6 +69,7 @@ class V3(Backend):
             except Exception as e:
                 raise ConversionError("convert", "{}: {}".format(type(e).__name__, our_advice(str(e)))) from e
             spec = renamed_outputs(mlmodel.get_spec(), job.output_names)
+            facts = flexible_inputs(spec, job) if flexible(job) else {}
             zero = zero_dims(spec)
             if zero:
                 error = ConversionError("convert", "the converted model declares a 0-sized "
@@ -80,7 +84,7 @@ class V3(Backend):
                 spec = compress(job.variant, coremltools.models.MLModel(spec))
         with stages("save"):
             coremltools.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
-        extra = {"onnx_opset": opset(onnx_path), "onnx_file": "model.onnx", "zero_dims": []}
+        extra = dict(facts, onnx_opset=opset(onnx_path), onnx_file="model.onnx", zero_dims=[])
         if fixed:
             extra["onnx_input_shapes_fixed"] = fixed
         return extra
@@ -175,6 +179,29 @@ def zero_dims(spec):
             if 0 in shape:
                 found.append({"feature": feature, "name": f.name, "shape": shape})
     return found
+
+
+def flexible_inputs(spec, job):
+    """onnx-coreml 1.3 writes each input at the ONNX graph's example shape, whatever its
+    dynamic axes: declare the flexibility on the spec with coremltools 3.3's
+    flexible_shape_utils (N-d ranges / enumerations, Core ML 3). Whether every layer then
+    computes at the other shapes is what verification checks. Returns the record's facts."""
+    from coremltools.models.neural_network import flexible_shape_utils as fsu
+    from backends.shapes import declared_texts
+    for name, shape in flexible(job).items():
+        feature = [f for f in spec.description.input if f.name == name][0]
+        del feature.type.multiArrayType.shape[:]      # the default: the example's shape
+        feature.type.multiArrayType.shape.extend(job.inputs[name].shape)
+        if shape.kind == "range":
+            fsu.set_multiarray_ndshape_range(
+                spec, name, lower_bounds=[d if isinstance(d, int) else d[0] for d in shape.dims],
+                upper_bounds=[d if isinstance(d, int) else d[1] for d in shape.dims])
+        else:
+            fsu.add_multiarray_ndshape_enumeration(spec, name, [tuple(s) for s in shape.enumerated()])
+    return {"input_shapes": dict(declared_texts(spec)),
+            "input_shapes_notes": dict((n, "onnx-coreml 1.3 converts one shape; the flexibility "
+                                           "was declared after it with coremltools 3.3 "
+                                           "flexible_shape_utils") for n in flexible(job))}
 
 
 def opset(onnx_path):

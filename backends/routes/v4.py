@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 
 from backends.base import Backend
-from backends.torch_common import register_hooks, tensor_types, trace, watch_frontend
+from backends.torch_common import (declared_input_shapes, register_hooks, tensor_types, trace,
+                                   watch_frontend)
 from backends.variants import compress
 
 
@@ -41,7 +42,7 @@ class V4(Backend):
                 spec = compress(job.variant, ct.models.MLModel(spec))
         with stages("save"):
             ct.utils.save_spec(spec, os.path.join(job.out_dir, self.artifact))
-        return {}
+        return declared_input_shapes(spec)
 
     def watch_ops(self):
         return watch_frontend()

@@ -22,7 +22,10 @@ class V9Export(V9):
 
     def capture(self, job):
         import torch
-        program = torch.export.export(job.module, job.torch_inputs())
+        from backends.shapes import export_dims
+        # Flexible inputs export with torch.export.Dim; ct.convert then takes the RangeDim /
+        # EnumeratedShapes of ``tensor_types`` within those bounds.
+        program = torch.export.export(job.module, job.torch_inputs(), dynamic_shapes=export_dims(job))
         return program.run_decompositions({})
 
     def state_options(self, ct, job):

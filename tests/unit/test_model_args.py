@@ -23,7 +23,7 @@ def test_input_specs(spec, expected):
     ("x:1x3:int64:extra", "expected NAME:SHAPE[:DTYPE]"),
     (":1x3", "expected NAME:SHAPE[:DTYPE]"),
     ("x:1xx3", "must be positive sizes joined by x"),
-    ("x:1,3", "must be positive sizes joined by x"),
+    ("x:1,1", "must be positive sizes joined by x"),
     ("x:1x0x3", "must be positive sizes joined by x"),
     ("x:1x3:double", "DTYPE 'double' is not one of float32, float16, int32, int64"),
     ("my-x:1x3", "must be letters, digits and _"),
