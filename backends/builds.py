@@ -160,6 +160,32 @@ def read_cases(folder):
     return [Case(label, ins, outs) for label, (ins, outs) in found.items()]
 
 
+# The input shapes a host asked for (``backends.shapes``: fixed, ranges, enumerated), as a
+# small JSON beside the inputs file it hands a worker: ``inputs.npz`` -> ``inputs.shapes.json``.
+SHAPES_SUFFIX = ".shapes.json"
+
+
+def input_shapes_path(inputs_npz):
+    return os.path.splitext(inputs_npz)[0] + SHAPES_SUFFIX
+
+
+def write_input_shapes(inputs_npz, shapes):
+    """``shapes``: {input name: backends.shapes.FlexShape} (keys sorted in the file: readers
+    take the order from the inputs)."""
+    from backends.shapes import shapes_to_json
+    write_json_atomic(input_shapes_path(inputs_npz), shapes_to_json(shapes))
+
+
+def read_input_shapes(inputs_npz):
+    """{input name: FlexShape} the host wrote beside ``inputs_npz``, or None (every input
+    fixed at its example's shape)."""
+    from backends.shapes import shapes_from_json
+    if not inputs_npz:
+        return None
+    data = read_json(input_shapes_path(inputs_npz))
+    return shapes_from_json(data) if isinstance(data, dict) else None
+
+
 # --- conversion.json ------------------------------------------------------------------------
 
 @dataclass

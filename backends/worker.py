@@ -106,6 +106,8 @@ def run(args):
             record.update(backend.inspect(os.path.join(args.out, backend.artifact)))
         if "input_shapes" not in extra:   # a route that knows no flexibility converted one shape
             record["input_shapes"] = one_shape_texts(job, backend)
+        if "input_shapes" not in extra:   # a route that knows no flexibility converted one shape
+            record["input_shapes"] = one_shape_texts(job, backend)
         record.compute_units = backend.compute_units(record)
         record.status = OK
         if getattr(args, "intermediates", None):
@@ -169,6 +171,8 @@ def prepare_job(args, backend, source, stages):
     job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
     if not getattr(args, "submodule", None):
         job.input_shapes = input_shapes(getattr(args, "inputs", None), inputs)
+    if not getattr(args, "submodule", None):
+        job.input_shapes = input_shapes(getattr(args, "inputs", None), inputs)
     with stages("golden"):
         snap = _buffer_snapshot(module)
         job.golden_source = write_golden(job, args.out, cases)
@@ -225,6 +229,27 @@ def _not_applicable(args, record, stages, reason):
     write_record(args.out, record)
     _remove(os.path.join(args.out, PROGRESS_FILE))
     return record
+
+
+def one_shape_texts(job, backend):
+    """{name: "fixed 1x1024"}; an input asked flexible says what was asked, never silently
+    one shape."""
+    from backends.shapes import fixed_texts, flexible
+    texts = fixed_texts(job)
+    for name, shape in flexible(job).items():
+        texts[name] += " (asked {}: route {} converted this one shape)".format(shape.text(), backend.name)
+    return texts
+
+
+def input_shapes(inputs_npz, inputs):
+    """{name: FlexShape} the host asked for (``builds.read_input_shapes``), or None; a
+    flexible input the host names but the model does not take is the user's error."""
+    from backends.builds import read_input_shapes
+    shapes = read_input_shapes(inputs_npz)
+    if shapes and any(name not in inputs for name in shapes):
+        raise BadInput("flexible input(s) {} are not among the model's inputs {}".format(
+            ", ".join(n for n in shapes if n not in inputs), ", ".join(inputs)))
+    return shapes
 
 
 def one_shape_texts(job, backend):

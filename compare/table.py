@@ -48,6 +48,45 @@ def cells(route, row):
             _seconds(row)]
 
 
+# Where a flexible input may run (Apple's engineers, developer forum thread 724930; the
+# coremltools guide on flexible inputs says the same).
+NE_RANGE = ("a range runs on the Neural Engine only at its default shape, other shapes on the "
+            "CPU / GPU (Apple developer forum thread 724930)")
+NE_ENUMERATED = "every enumerated shape may run on the Neural Engine (forum thread 724930)"
+
+
+def shapes_lines(doc):
+    """Per route, how each input ended up and where it may run, when any input is flexible
+    (or was asked flexible and was not converted so)."""
+    rows = [(r, row) for r, row in doc["routes"].items() if row.get("input_shapes")]
+    if not any(not str(t).startswith("fixed ") or "asked" in str(t)
+               for _, row in rows for t in row["input_shapes"].values()):
+        return []
+    lines = ["input shapes:"]
+    for route, row in rows:
+        notes = row.get("input_shapes_notes") or {}
+        for name, text in row["input_shapes"].items():
+            line = "  - {}: {} {}".format(route, name, text)
+            where = _where(route, row, text)
+            if where:
+                line += "; " + where
+            if notes.get(name):
+                line += " ({})".format(notes[name])
+            lines.append(line)
+    return lines
+
+
+def _where(route, row, text):
+    runtime = row.get("runtime") or "Core ML"
+    if "Core ML" not in runtime or str(text).startswith("fixed"):
+        return ""
+    if str(text).startswith("range"):
+        return NE_RANGE
+    if str(text).startswith("enumerated"):
+        return NE_ENUMERATED
+    return ""
+
+
 def render(doc, fmt="simple", limit=240):
     """Table, then the recommendation and why not for every other route. A variant that
     failed as its base route did is folded into the base route's row and line. ``limit``:
@@ -61,6 +100,7 @@ def render(doc, fmt="simple", limit=240):
     else:
         lines.append("recommended: none")
     lines += ["  - " + tidy_numbers(r) for r in doc["reasons"]]
+    lines += shapes_lines(doc)
     others = [(_label(r, folded), row["why_not"]) for r, row in doc["routes"].items()
               if row.get("why_not") and r not in folded["into"]]
     if others:

@@ -68,9 +68,10 @@ class CoreAI(Backend):
         import torch
         from coreai_torch import get_decomp_table
         module, args = job.module, job.torch_inputs()
+        from backends.shapes import export_dims
         if job.variant == "fp16":
             module, args = _as_half(module, args)
-        program = torch.export.export(module, args)
+        program = torch.export.export(module, args, dynamic_shapes=export_dims(job))
         return program.run_decompositions(get_decomp_table())
 
     def convert(self, job, stages):
@@ -99,7 +100,7 @@ class CoreAI(Backend):
                 raise ConversionError("convert", _reason(e))
         with stages("save"):
             ai_program.save_asset(Path(os.path.join(job.out_dir, self.artifact)))
-        return {"converter_mode": "release"}
+        return dict(input_shapes_facts(job), converter_mode="release")
 
     @contextlib.contextmanager
     def watch_ops(self):
@@ -131,6 +132,27 @@ class CoreAI(Backend):
                 "host cannot run".format(typed or "type unknown"))
         # fp32 asked of an fp16-typed program, or fp16 of one: the interpreter runs it as typed.
         return run(path, inputs)
+
+
+def input_shapes_facts(job):
+    """How each input converted: a torch.export Dim becomes a dynamic dim of the program.
+    Core AI has no enumeration: an enumerated dim converts as the range from its smallest to
+    its largest size. The program keeps no bounds (the asset's input descriptor says -1)."""
+    from backends.shapes import FlexShape, asked_texts, flexible
+    texts, notes = asked_texts(job), {}
+    for name, shape in flexible(job).items():
+        if shape.kind == "enumerated":
+            spanned = FlexShape([d if isinstance(d, int) else (min(d), max(d)) for d in shape.dims])
+            texts[name] = spanned.text()
+            notes[name] = ("asked {}: Core AI takes torch.export's Dim, which has no enumeration; "
+                           "converted as a range".format(shape.text()))
+        else:
+            notes[name] = ("the program declares the flexible dims as dynamic (-1) without "
+                           "torch.export's bounds")
+    facts = {"input_shapes": dict(texts)}
+    if notes:
+        facts["input_shapes_notes"] = notes
+    return facts
 
 
 class LoweringsSeen(OpsSeen):
