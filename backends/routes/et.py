@@ -84,14 +84,23 @@ class ET(Backend):
     def lower(self, job, stages):
         """torch.export, then the Core ML partitions lowered: the edge program manager."""
         import torch
+        from backends.shapes import export_dims
         from backends.torch_common import register_hooks
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
         from executorch.exir import to_edge_transform_and_lower
         with stages("export"):
-            exported = torch.export.export(job.module, job.torch_inputs())
+            exported = torch.export.export(job.module, job.torch_inputs(),
+                                           dynamic_shapes=export_dims(job))
         with stages("convert"):
             register_hooks(job.hooks)
-            partitioner = CoreMLPartitioner(compile_specs=self.compile_specs(job.variant))
+            specs = self.compile_specs(job.variant)
+            enumerated = enumerated_shapes(job, exported)
+            if enumerated:   # ExecuTorch's own compile spec: ct.EnumeratedShapes per partition input
+                from executorch.backends.apple.coreml.compiler import CoreMLBackend
+                specs = list(specs or CoreMLBackend.generate_compile_specs()) + [
+                    CoreMLBackend.generate_enumerated_shapes_compile_spec(exported, enumerated)]
+            # ExecuTorch takes enumerated shapes only for a graph lowered whole to Core ML.
+            partitioner = CoreMLPartitioner(compile_specs=specs, lower_full_graph=bool(enumerated))
             return to_edge_transform_and_lower(exported, partitioner=[partitioner])
 
     def convert(self, job, stages):
@@ -108,7 +117,8 @@ class ET(Backend):
             with open(os.path.join(job.out_dir, SIDECAR), "w") as f:
                 json.dump(sidecar, f, indent=2)
         precisions = [partition_precision(os.path.join(job.out_dir, p)) for p in partitions]
-        return {"executorch": counts,
+        from backends.shapes import asked_texts
+        return {"executorch": counts, "input_shapes": dict(asked_texts(job)),
                 "compute_precision": overall_precision(precisions),
                 "partitions": partitions,
                 "cpu_fallback_ops": dict(counts["not_delegated"]),
@@ -182,6 +192,18 @@ class ET(Backend):
 
 
 # --- conversion-side helpers (et env) ---------------------------------------------------------
+
+def enumerated_shapes(job, exported):
+    """ExecuTorch's enumerated-shapes compile spec input: {placeholder name: [shapes]} for
+    the inputs asked enumerated (the exported program names its inputs itself)."""
+    from backends.shapes import flexible
+    flex = flexible(job)
+    if not any(s.kind == "enumerated" for s in flex.values()):
+        return None
+    names = list(exported.graph_signature.user_inputs)
+    return dict((names[i], [list(s) for s in flex[n].enumerated()])
+                for i, n in enumerate(job.inputs) if n in flex and flex[n].kind == "enumerated")
+
 
 def lowered_op_counts(graph_module):
     """The executorch block of the record: Core ML partitions, ops inside them, all ops, and
