@@ -83,12 +83,15 @@ def write_arrays(path, inputs, outputs=None, **plain):
 
 
 def read_arrays(path, plain_are_inputs=False):
-    """(inputs, outputs) from an npz written by ``write_arrays``, each an OrderedDict in the
-    file's order. ``plain_are_inputs``: keys without a prefix (a user's own file) are inputs."""
+    """(inputs, outputs) from an npz written by ``write_arrays`` (of golden.npz: its first
+    case), each an OrderedDict in the file's order. ``plain_are_inputs``: keys without a
+    prefix (a user's own file) are inputs."""
     import numpy as np
     inputs, outputs = OrderedDict(), OrderedDict()
     with np.load(path, allow_pickle=False) as data:
         for key in data.files:
+            if key == CASES_KEY or CASE_SEP in key:
+                continue
             if key.startswith(OUTPUT):
                 outputs[key[len(OUTPUT):]] = data[key]
             elif key.startswith(INPUT):
@@ -113,6 +116,7 @@ def read_golden(folder):
 # and ``cases`` lists the labels in order. A case is a different input (a quiet clip, a
 # user's second --inputs file) or a different shape of a flexible input.
 CASES_KEY, CASE_SEP = "cases", "/"
+DEFAULT_CASE = "example"
 
 
 class Case(object):
@@ -127,6 +131,18 @@ class Case(object):
 
 def write_cases(folder, cases):
     """golden.npz holding ``cases`` (a list of Case, at least one) in order."""
+    write_cases_file(golden_path(folder), cases)
+
+
+def read_cases(folder):
+    """Every case of golden.npz, in order (a file of one case, as older builds have, gives
+    one case labelled "example")."""
+    return read_cases_file(golden_path(folder))
+
+
+def write_cases_file(path, cases):
+    """An npz of ``cases`` in the golden layout: golden.npz, or the inputs a host hands a
+    route's worker (cases with no outputs, or with onnxruntime's for an ONNX file)."""
     import numpy as np
     labels = [c.label for c in cases]
     if not cases or len(set(labels)) != len(labels) or any(CASE_SEP in l for l in labels):
@@ -137,16 +153,15 @@ def write_cases(folder, cases):
     for case in rest:
         arrays.update((case.label + CASE_SEP + INPUT + k, v) for k, v in case.inputs.items())
         arrays.update((case.label + CASE_SEP + OUTPUT + k, v) for k, v in case.outputs.items())
-    arrays[CASES_KEY] = np.array(labels)
-    np.savez(golden_path(folder), **arrays)
+    if rest or first.label != DEFAULT_CASE:   # else the one-case layout every reader knows
+        arrays[CASES_KEY] = np.array(labels)
+    np.savez(path, **arrays)
 
 
-def read_cases(folder):
-    """Every case of golden.npz, in order (a file of one case, as older builds have, gives
-    one case labelled "example")."""
+def read_cases_file(path):
     import numpy as np
-    with np.load(golden_path(folder), allow_pickle=False) as data:
-        labels = [str(l) for l in data[CASES_KEY]] if CASES_KEY in data.files else ["example"]
+    with np.load(path, allow_pickle=False) as data:
+        labels = [str(l) for l in data[CASES_KEY]] if CASES_KEY in data.files else [DEFAULT_CASE]
         found = OrderedDict((l, (OrderedDict(), OrderedDict())) for l in labels)
         for key in data.files:
             label, sep, rest = key.partition(CASE_SEP)

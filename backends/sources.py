@@ -69,49 +69,63 @@ def parse(spec):
 
 
 class Loaded(object):
-    """A model ready for a Job: the module to convert and what it is fed and returns."""
+    """A model ready for a Job: the module to convert and the cases it is checked on."""
 
-    def __init__(self, module, inputs, output_names, scripted=None, golden=None):
+    def __init__(self, module, cases, output_names, scripted=None):
         self.module = module              # nn.Module in eval mode (None for ONNX)
-        self.inputs = inputs              # OrderedDict name -> numpy array
+        self.cases = cases                # [builds.Case]: inputs (+ preset outputs for ONNX)
         self.output_names = output_names  # names of the outputs, in order
         self.scripted = scripted          # a TorchScript module routes may convert as it is
-        self.golden = golden              # preset golden outputs {name: array} (ONNX), or None
+
+    @property
+    def inputs(self):
+        """The first case's inputs: what the routes convert with."""
+        return self.cases[0].inputs
+
+    @property
+    def golden(self):
+        """Preset golden outputs of the first case (ONNX: onnxruntime's), or None."""
+        return self.cases[0].outputs or None
 
 
 def load(source, stages, samples=32000, inputs_npz=None, weights_npz=None, output_names=None):
     """Build ``source`` on this env's torch, under the stages ``build`` (factory, zoo) or
-    ``load`` (archives); a failure there is the route's, recorded by the caller."""
+    ``load`` (archives); a failure there is the route's, recorded by the caller.
+    ``inputs_npz``: the cases (``builds.write_cases_file``) the host prepared."""
     import numpy as np
-    inputs, golden = _read_inputs(inputs_npz)
+    from backends.builds import read_cases_file
+    cases = read_cases_file(inputs_npz) if inputs_npz else []
     weights = None
     if weights_npz:
         with np.load(weights_npz, allow_pickle=False) as arrays:
             weights = dict(arrays.items())
     if source.kind == ZOO:
-        return _load_zoo(source, stages, samples, weights, inputs)
+        return _load_zoo(source, stages, samples, weights, cases)
+    if not cases:
+        raise BadInput("{} needs its inputs (an inputs file from the host)".format(source.spec))
     if source.kind == ONNX:
         with stages("load"):
             if not os.path.isfile(source.path):
                 raise IOError("ONNX file not found: {}".format(source.path))
-        names = output_names or sorted(k for k in golden)
-        return Loaded(None, inputs, names, golden=golden)
+        names = output_names or list(cases[0].outputs)
+        return Loaded(None, cases, names)
     if source.kind == TORCHSCRIPT:
         with stages("load"):
             import torch
             scripted = torch.jit.load(source.path, map_location="cpu").eval()
             if weights is not None:
                 _load_strict(scripted, weights, source.path)
-        return Loaded(FlatOutputs(scripted), inputs, output_names, scripted=scripted)
+        return Loaded(FlatOutputs(scripted), cases, output_names, scripted=scripted)
     with stages("build"):
         module = _build_factory(source)
         if weights is not None:
             _load_strict(module, weights, source.spec)
-    return Loaded(FlatOutputs(module), inputs, output_names)
+    return Loaded(FlatOutputs(module), cases, output_names)
 
 
-def _load_zoo(source, stages, samples, weights, inputs=None):
-    """The zoo entry, fed ``inputs`` when given (e.g. a stress input), else its example."""
+def _load_zoo(source, stages, samples, weights, cases=None):
+    """The zoo entry, fed ``cases`` when given (e.g. a stress input), else its own
+    (``zoo.Entry.example_cases``)."""
     import zoo
     entry = zoo.get(source.spec)          # ZooError is BadInput: passes through stages
     entry.check_samples(samples)
@@ -119,10 +133,14 @@ def _load_zoo(source, stages, samples, weights, inputs=None):
         module = entry.build()
         if weights is not None:
             zoo.load_weights(module, weights, where="checkpoint")
-    if inputs and list(inputs) != list(entry.inputs):
-        raise BadInput("{} takes inputs {}, got {}".format(
-            entry.name, ", ".join(entry.inputs), ", ".join(inputs)))
-    return Loaded(module, inputs or entry.example_inputs(samples), list(entry.outputs))
+    from backends.builds import Case
+    for case in cases or []:
+        if list(case.inputs) != list(entry.inputs):
+            raise BadInput("{} takes inputs {}, got {}".format(
+                entry.name, ", ".join(entry.inputs), ", ".join(case.inputs)))
+    cases = cases or [Case(label, OrderedDict((k, inputs[k]) for k in entry.inputs), OrderedDict())
+                      for label, inputs in entry.example_cases(samples).items()]
+    return Loaded(module, cases, list(entry.outputs))
 
 
 def _build_factory(source):
@@ -175,14 +193,6 @@ def _load_strict(module, arrays, where):
             tensor.copy_(torch.from_numpy(arrays[key].copy()))
 
 
-def _read_inputs(path):
-    """input:<name> arrays in order, and output:<name> arrays when the host preset them."""
-    from backends.builds import read_arrays
-    if not path:
-        return OrderedDict(), OrderedDict()
-    return read_arrays(path)
-
-
 def flatten_outputs(value):
     """Tensors of a (nested) tuple / list / dict output, in order: what the routes see."""
     if isinstance(value, dict):
@@ -207,6 +217,11 @@ def _flat_module_class():
             return tuple(flatten_outputs(self.inner(*inputs)))
 
     return FlatOutputs
+
+
+def user_module(module):
+    """The user's own module inside a ``FlatOutputs`` wrapper (its module paths are theirs)."""
+    return module.inner if type(module).__name__ == "FlatOutputs" else module
 
 
 def FlatOutputs(inner):

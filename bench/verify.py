@@ -132,9 +132,13 @@ def verify_case(folder, record, case, runner=None):
     if variant and variant not in PRECISION_VARIANTS:   # a precision is no compression
         return _verdict(LOSSY, worst, "compressed weights ({}): no tolerance applies; the figures "
                         "say how far it is from PyTorch".format(variant))
+    if worst["failing"] and worst["nonfinite"]:
+        return _verdict(DIVERGES, worst, "output {} holds {} inf/NaN value(s) where PyTorch's are "
+                        "finite".format(worst["failing"], worst["nonfinite"]))
     if worst["failing"]:
         return _verdict(DIVERGES, worst, "output {} departs from PyTorch (SNR {} dB, max abs "
-                        "error {})".format(worst["failing"], worst["snr_db"], worst["max_abs_error"]))
+                        "error {})".format(worst["failing"], _num(worst["snr_db"]),
+                                           _num(worst["max_abs_error"])))
     if typed_fp16:
         return _verdict(MATCHES, worst, "every output within the fp16 tolerance (SNR >= {:.0f} dB; "
                         "a program typed fp16 (or mixed), evaluated as typed)".format(metrics.FP16_MIN_SNR_DB))
@@ -144,11 +148,32 @@ def verify_case(folder, record, case, runner=None):
 
 def evaluate(folder, record, precision, runner=None):
     """Worst figures over the outputs at ``precision`` (fp16 is the evaluator's emulation of
-    GPU / Neural Engine arithmetic), with the first layer holding inf/NaN: a dict, or one
-    with ``not_measured`` naming why the evaluator could not run. ``runner``: as ``verify``'s
-    (no per-layer trace then)."""
+    GPU / Neural Engine arithmetic), with the first layer holding inf/NaN, for the worst of
+    golden.npz's cases (named under ``case``): a dict, or one with ``not_measured`` naming
+    why the evaluator could not run. ``runner``: as ``verify``'s (no per-layer trace then)."""
+    results = []
+    for case in builds.read_cases(folder):
+        result = evaluate_case(folder, record, case, precision, runner)
+        if "not_measured" in result:
+            return result
+        results.append(dict(result, case=case.label))
+    return min(results, key=lambda r: (r["within_tolerance"], _snr(r)))
+
+
+def _snr(result):
+    snr = result.get("snr_db")
+    return snr if isinstance(snr, (int, float)) else float("-inf")
+
+
+def _num(x):
+    if isinstance(x, float):
+        return "{:.3g}".format(x) if abs(x) < 1 else "{:.1f}".format(x)
+    return str(x)
+
+
+def evaluate_case(folder, record, case, precision, runner=None):
     from backends.base import NotEmulated
-    inputs, golden = builds.read_golden(folder)   # the first case: the fp16 question is typed
+    inputs, golden = case.inputs, case.outputs
     watcher = FirstNonFinite()
     path = os.path.join(folder, record["artifact"])
     try:

@@ -15,6 +15,9 @@ def render(d):
         if op:
             lines.append("  failing op: {} {!r}".format(op["type"], op["name"]))
         lines.append("  converter ({} stage): {}".format(d.get("stage"), d.get("error")))
+        if d.get("reproduces") is False:
+            lines.append("  note: alone it fails differently from the whole model, whose error "
+                         "was: {}".format(d.get("whole_model_error")))
         tried = [a for a in d.get("attempts", [])]
         if tried:
             lines.append("  tried alone: " + ", ".join(

@@ -75,10 +75,15 @@ def conversion_failure(python, route, model, samples, weights, hooks, env, scrat
     attempt = failure.attempt_in_env(python, route, model, samples, weights, hooks, env, scratch,
                                      job)
     path, sub, sub_record, attempts = failure.smallest_failing(module, record, attempt)
-    return {"verdict": "conversion failed",
-            "module": {"path": path or "(whole model)", "type": type(sub).__name__},
-            "failed_op": sub_record.get("failed_op"), "stage": sub_record.get("stage"),
-            "error": sub_record.get("error"), "attempts": attempts}
+    found = {"verdict": "conversion failed",
+             "module": {"path": path or "(whole model)", "type": type(sub).__name__},
+             "failed_op": sub_record.get("failed_op"), "stage": sub_record.get("stage"),
+             "error": sub_record.get("error"), "attempts": attempts}
+    if path and sub_record.get("error") != record.get("error"):
+        # Alone it fails, but not as the whole model did: a lead, not the proven cause.
+        found["reproduces"] = False
+        found["whole_model_error"] = record.get("error")
+    return found
 
 
 def module_tree(model, samples, inputs, weights):
@@ -90,7 +95,7 @@ def module_tree(model, samples, inputs, weights):
     if source.kind == sources.ONNX:
         return None
     try:
-        return sources.load(source, Untimed(), samples, inputs, weights).module
+        return sources.user_module(sources.load(source, Untimed(), samples, inputs, weights).module)
     except Exception:  # noqa: BLE001 — the user's model may not build on this torch
         return None
 

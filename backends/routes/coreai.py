@@ -42,6 +42,7 @@ class CoreAI(Backend):
     runs_in_host = False
     hook_kind = "ATen op (aten::<op>.<overload>) -> Core AI lowering (register_torch_lowering)"
     variants = ("fp16",)
+    takes_states = True   # Core AI states (the exported program's mutated buffers)
     _seen = None
 
     def accepts(self, source):
@@ -132,6 +133,16 @@ class CoreAI(Backend):
                 "host cannot run".format(typed or "type unknown"))
         # fp32 asked of an fp16-typed program, or fp16 of one: the interpreter runs it as typed.
         return run(path, inputs)
+
+    def run_artifact_steps(self, path, record, inputs, steps, precision="fp32"):
+        """Successive calls with one Core AI state (zeroed here: the interpreter's own state
+        buffers are not zeroed on Linux)."""
+        from backends.builds import split_steps, stack_steps
+        from backends.coreai_program import run_steps
+        if precision == "fp16" and (record.get("compute_precision") or
+                                    record.get("program_precision")) != "fp16":
+            return self.run_artifact(path, record, inputs, precision)   # raises NotEmulated
+        return stack_steps(run_steps(path, split_steps(inputs, steps)))
 
 
 def input_shapes_facts(job):

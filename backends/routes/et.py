@@ -49,6 +49,7 @@ class ET(Backend):
     env = "et"
     python = "3.11"
     artifact = "model.pte"
+    takes_states = True   # the Core ML partitioner's mutable-buffer takeover (iOS 18 states)
     runtime = "ExecuTorch + Core ML"
     runs_in_host = False
     summary = "torch.export -> ExecuTorch 1.5.1 + Core ML delegate (.pte; fp16 partitions by default)"
@@ -81,6 +82,17 @@ class ET(Backend):
             return CoreMLBackend.generate_compile_specs(op_linear_quantizer_config=dict(LIN8))
         raise BadInput("route et cannot build variant {!r}".format(variant))
 
+    def state_specs(self, job):
+        """A stateful job's compile specs: the partitioner takes mutable buffers over by
+        default (``take_over_mutable_buffer``), as Core ML states, which need iOS 18."""
+        if not getattr(job, "states", None):
+            return None
+        import coremltools as ct
+        from executorch.backends.apple.coreml.compiler import CoreMLBackend
+        precision = ct.precision.FLOAT32 if job.variant == "fp32" else ct.precision.FLOAT16
+        return CoreMLBackend.generate_compile_specs(compute_precision=precision,
+                                                    minimum_deployment_target=ct.target.iOS18)
+
     def lower(self, job, stages):
         """torch.export, then the Core ML partitions lowered: the edge program manager."""
         import torch
@@ -93,7 +105,7 @@ class ET(Backend):
                                            dynamic_shapes=export_dims(job))
         with stages("convert"):
             register_hooks(job.hooks)
-            specs = self.compile_specs(job.variant)
+            specs = self.state_specs(job) or self.compile_specs(job.variant)
             enumerated = enumerated_shapes(job, exported)
             if enumerated:   # ExecuTorch's own compile spec: ct.EnumeratedShapes per partition input
                 from executorch.backends.apple.coreml.compiler import CoreMLBackend
@@ -155,7 +167,15 @@ class ET(Backend):
         precision = record.get("compute_precision")
         return compute_units("mlProgram", "fp16" if precision == "fp16" else "fp32")
 
-    def run_artifact(self, path, record, inputs, precision="fp32"):
+    def run_artifact_steps(self, path, record, inputs, steps, precision="fp32"):
+        """Successive calls of one program: each stateful Core ML partition keeps its state
+        from call to call (ExecuTorch holds one MLState per delegate)."""
+        from backends.builds import split_steps, stack_steps
+        states = {}
+        return stack_steps([self.run_artifact(path, record, call, precision, _states=states)
+                            for call in split_steps(inputs, steps)])
+
+    def run_artifact(self, path, record, inputs, precision="fp32", _states=None):
         """The whole program on this host: the .pte's own instructions, its Core ML delegate
         calls answered by coreml_reference on the unpacked partitions (``precision`` "fp16"
         emulates GPU / Neural Engine arithmetic there), the kernels outside Core ML by torch
@@ -182,7 +202,7 @@ class ET(Backend):
                 with open(path, "rb") as f:
                     partitions = [os.path.join(tmp, p) for p in save_partitions(f.read(), tmp)]
             outputs = executorch_program.run(program, [inputs[n] for n in names_in],
-                                             partition_runner(partitions, precision))
+                                             partition_runner(partitions, precision, _states))
         names_out = names_out or ["output_{}".format(i) for i in range(len(outputs))]
         return dict(zip(names_out, outputs))
 
@@ -287,10 +307,11 @@ def overall_precision(kinds):
     return "mixed"
 
 
-def partition_runner(paths, precision):
+def partition_runner(paths, precision, states=None):
     """call_partition for ``executorch_program.run``: the delegate's arguments fed to the
     partition's inputs in its description's order (ExecuTorch's Core ML runtime maps them so),
-    its outputs returned in that order; each model parsed once."""
+    its outputs returned in that order; each model parsed once. ``states``: a dict that keeps
+    each stateful partition's Core ML state across calls (successive calls of one program)."""
     import coreml_reference
     models = {}
 
@@ -302,8 +323,13 @@ def partition_runner(paths, precision):
             models[index] = coreml_reference.load(paths[index])
         description = models[index].spec.description
         names = [f.name for f in description.input]
+        state = None
+        if states is not None:
+            if index not in states:
+                states[index] = coreml_reference.new_state(models[index])
+            state = states[index]
         result = coreml_reference.predict(models[index], dict(zip(names, args[:len(names)])),
-                                          precision=precision)
+                                          precision=precision, state=state)
         return [result[f.name] for f in description.output]
     return call_partition
 

@@ -118,6 +118,14 @@ def test_small_cnn_every_route_and_a_recommendation(tmp_path):
         assert routes[route]["fp16"]["within_tolerance"]
         assert (tmp_path / "build" / "keyword_spotter-build" / route / "conversion.json").exists()
     assert routes["v4"]["why_not"].startswith("older toolchain")
+    # The 2026 routes, side by side: ExecuTorch's partitioner hands the same max_pool2d to
+    # coremltools' torch.export frontend; Core AI converts it and its interpreter matches.
+    assert list(routes) == ["v3", "v4", "v9", "v9-export", "et", "coreai"]
+    assert routes["et"]["runtime"] == "ExecuTorch + Core ML" and routes["et"]["stage"] == "convert"
+    assert "max_pool2d" in routes["et"]["reason"]
+    assert routes["coreai"]["runtime"] == "Core AI"
+    assert routes["coreai"]["verified"]["status"] == "matches"
+    assert "Core AI runtime" in routes["coreai"]["why_not"] or "fp16 not evaluated" in routes["coreai"]["why_not"]
     # Every route got the weights the host's torch built (seeded), so PyTorch reproduces the
     # golden outputs here; and the v4 env's older torch agrees with this one.
     sys.path.insert(0, str(example.parent))
