@@ -106,8 +106,6 @@ def run(args):
             record.update(backend.inspect(os.path.join(args.out, backend.artifact)))
         if "input_shapes" not in extra:   # a route that knows no flexibility converted one shape
             record["input_shapes"] = one_shape_texts(job, backend)
-        if "input_shapes" not in extra:   # a route that knows no flexibility converted one shape
-            record["input_shapes"] = one_shape_texts(job, backend)
         record.compute_units = backend.compute_units(record)
         record.status = OK
         if getattr(args, "intermediates", None):
@@ -169,8 +167,6 @@ def prepare_job(args, backend, source, stages):
             module, inputs, output_names = submodule_job(module, inputs, args.submodule)
         scripted, cases = None, [Case("example", inputs, {})]
     job = Job(module, inputs, output_names, args.out, hooks, source=source, scripted=scripted)
-    if not getattr(args, "submodule", None):
-        job.input_shapes = input_shapes(getattr(args, "inputs", None), inputs)
     if not getattr(args, "submodule", None):
         job.input_shapes = input_shapes(getattr(args, "inputs", None), inputs)
     with stages("golden"):
@@ -252,32 +248,13 @@ def input_shapes(inputs_npz, inputs):
     return shapes
 
 
-def one_shape_texts(job, backend):
-    """{name: "fixed 1x1024"}; an input asked flexible says what was asked, never silently
-    one shape."""
-    from backends.shapes import fixed_texts, flexible
-    texts = fixed_texts(job)
-    for name, shape in flexible(job).items():
-        texts[name] += " (asked {}: route {} converted this one shape)".format(shape.text(), backend.name)
-    return texts
-
-
-def input_shapes(inputs_npz, inputs):
-    """{name: FlexShape} the host asked for (``builds.read_input_shapes``), or None; a
-    flexible input the host names but the model does not take is the user's error."""
-    from backends.builds import read_input_shapes
-    shapes = read_input_shapes(inputs_npz)
-    if shapes and any(name not in inputs for name in shapes):
-        raise BadInput("flexible input(s) {} are not among the model's inputs {}".format(
-            ", ".join(n for n in shapes if n not in inputs), ", ".join(inputs)))
-    return shapes
-
-
 def submodule_job(model, inputs, path):
     """The sub-module at ``path`` and the inputs it receives when the whole model runs."""
     from collections import OrderedDict
     import torch
-    modules = dict(model.named_modules())
+    from backends.sources import user_module
+    modules = dict(user_module(model).named_modules())   # the user's paths: "emb", not "inner.emb"
+    modules[""] = model
     if path not in modules:
         raise BadInput("{} has no sub-module {!r}".format(type(model).__name__, path))
     module, seen = modules[path], []
@@ -293,8 +270,8 @@ def submodule_job(model, inputs, path):
         raise BadInput("sub-module {} is never called".format(path))
     if not all(isinstance(a, torch.Tensor) for a in seen[0]):
         raise BadInput("sub-module {} takes non-tensor arguments: cannot convert alone".format(path))
-    sub_inputs = OrderedDict(("input_{}".format(i), a.detach().numpy().astype("float32"))
-                             for i, a in enumerate(seen[0]))
+    # Each input as the sub-module receives it, dtype included (token ids stay integers).
+    sub_inputs = OrderedDict(("input_{}".format(i), a.detach().numpy()) for i, a in enumerate(seen[0]))
     with torch.no_grad():
         outputs = module(*seen[0])
     count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
