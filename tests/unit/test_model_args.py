@@ -27,6 +27,13 @@ def test_input_specs(spec, expected):
     ("x:1x0x3", "must be positive sizes joined by x"),
     ("x:1x3:double", "DTYPE 'double' is not one of float32, float16, int32, int64"),
     ("my-x:1x3", "must be letters, digits and _"),
+    # flexible dims (backends.shapes): a range LO..HI or sizes A,B,C, not both in one input
+    ("x:1x0..4", "range '0..4' needs 1 <= LO < HI"),
+    ("x:1x8..4", "range '8..4' needs 1 <= LO < HI"),
+    ("x:1x..4", "must be LO..HI"),
+    ("x:1,1x3", "needs distinct positive sizes"),
+    ("x:1x1..4x2,3", "not both"),
+    ("x:1xax3", "is not a positive size"),
 ])
 def test_malformed_input_specs_are_one_error_line_and_exit_2(spec, words, tmp_path, capsys):
     model = tmp_path / "m.py"
