@@ -98,10 +98,11 @@ def resolve_route(args):
 def checked_hooks(args):
     """--hooks as absolute paths (None when not given); a missing file is bad input."""
     from coreml_routes.errors import UserError
-    for path in args.hooks or []:
+    paths = args.hooks or []
+    for path in paths:
         if not os.path.isfile(path):
             raise UserError("hooks file not found: {}".format(path))
-    return [os.path.abspath(p) for p in args.hooks] or None
+    return [os.path.abspath(p) for p in paths] or None
 
 
 def variant_of(args, backend):

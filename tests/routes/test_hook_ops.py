@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from conftest import build_dir
+from conftest import ROOT, build_dir
 
 RELU_KEY = {"v3": "Relu", "v4": "relu", "v9": "relu", "v9-export": "relu",
             "coreai": "aten::relu.default", "et": "relu"}
@@ -40,9 +40,11 @@ def test_a_hook_key_naming_no_op_is_recorded_and_warned(route, tmp_path, capsys)
     hooks = tmp_path / "hooks.py"
     hooks.write_text("def f(*args):\n    raise AssertionError('never called')\n"
                      "HOOKS = {{{!r}: {{'Reluu': f}}}}\n".format(route))
-    env = dict(os.environ, COREML_ROUTES_TEST_MODELS="1")
-    record = convert_isolated(sys.executable, route, "test_pool1d", str(tmp_path), hooks=str(hooks),
-                              env=env)
+    sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
+    import planted          # a user's model file, with its example input as the host writes it
+    record = convert_isolated(sys.executable, route, "{}:pool1d".format(planted.__file__),
+                              str(tmp_path), name="test_pool1d", hooks=str(hooks),
+                              inputs=planted.write_inputs("pool1d", tmp_path), outputs=["scores"])
     assert record["status"] == "ok", record.get("error")
     assert record["hook_misses"] == {"Reluu": [RELU_KEY[route]]}
     warnings = [l for l in capsys.readouterr().err.splitlines() if l.startswith("warning:")]

@@ -32,7 +32,9 @@ def symbolic_batch_onnx(path, batch="N"):
         [scale])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
     model.ir_version = 4
-    onnx.checker.check_model(model)
+    # No onnx.checker here: with torch already imported (other tests do), onnx 1.6's C++
+    # checker segfaults in this env (GUIDE: import onnx before torch). The worker that
+    # converts the file is its own process and imports onnx first.
     onnx.save(model, path)
 
 

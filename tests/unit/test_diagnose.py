@@ -1,7 +1,7 @@
 """coreml-routes diagnose: planted faults, and the report must point at them.
 
-The slow tests run the CLI in a subprocess with COREML_ROUTES_TEST_MODELS=1 (the small
-models of zoo/testing.py) and the routes' envs (.tox/v3, .tox/v4; v9 is this Python).
+The slow tests run the CLI in a subprocess on the small models of tests/models/planted.py
+(loaded as a user's model file) and the routes' envs (.tox/v3, .tox/v4; v9 is this Python).
 """
 import json
 import os
@@ -14,6 +14,8 @@ import pytest
 import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "models"))
+import planted  # noqa: E402 — the planted-fault models, as a user's file
 
 BAD_PAD = '''
 def pad_wrong_axis(builder, node, graph, err):
@@ -86,14 +88,15 @@ def have_env(route):
 def diagnose(tmp_path, route, model, *extra, hooks=None):
     if not have_env(route):
         pytest.skip("no .tox env for route {}".format(route))
+    which = planted.cli_args(model, tmp_path) if model in planted.NAMES else ["--model", model]
     args = [sys.executable, "-m", "coreml_routes.cli", "diagnose", "--route", route,
-            "--model", model, "--out", str(tmp_path)] + list(extra)
+            "--out", str(tmp_path)] + which + list(extra)
     if isinstance(hooks, str):       # the hooks' code: write it to a file
         (tmp_path / "hooks.py").write_text(hooks)
         hooks = tmp_path / "hooks.py"
     if hooks is not None:
         args += ["--hooks", str(hooks)]
-    env = dict(os.environ, COREML_ROUTES_TEST_MODELS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=300)
     name = "diagnosis-fp16.json" if "fp16" in extra else "diagnosis.json"

@@ -1,6 +1,6 @@
 """coreml-routes ops: the op names a hook can take, and the warning for a hook that takes none.
 
-The slow tests run the CLI in a subprocess with the test models (COREML_ROUTES_TEST_MODELS=1)
+The slow tests run the CLI in a subprocess on the planted models of tests/models/planted.py
 and the route's env (route v9: this Python, as in test_diagnose)."""
 import os
 import subprocess
@@ -11,6 +11,8 @@ import pytest
 import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "models"))
+import planted  # noqa: E402 — the planted-fault models, as a user's file
 
 TYPO_HOOKS = '''
 def relu(context, node):
@@ -21,7 +23,7 @@ HOOKS = {"v9-export": {"relu": relu, "batch_norm": relu}}
 
 
 def cli(*args):
-    env = dict(os.environ, COREML_ROUTES_TEST_MODELS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "coreml_routes.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, env=env, timeout=600)
 
@@ -44,13 +46,12 @@ def test_bad_requests_give_one_line_and_exit_2(args, words):
 
 
 @pytest.mark.slow
-def test_v9_export_lists_aten_names_with_counts():
+def test_v9_export_lists_aten_names_with_counts(tmp_path):
     """The tiny tagger's one BatchNorm1d is, to the torch.export frontend, a
     ``_native_batch_norm_legit_no_training`` node (not TorchScript's ``batch_norm``)."""
-    from zoo.testing import TinyTagger        # test_pool1d's module
-    module = TinyTagger()
+    module = planted.pool1d()
     kinds = [type(m) for m in module.modules()]
-    done = cli("ops", "--route", "v9-export", "--model", "test_pool1d")
+    done = cli("ops", "--route", "v9-export", *planted.cli_args("test_pool1d", tmp_path))
     assert done.returncode == 0, done.stderr
     ops = listed(done.stdout)
     assert ops["_native_batch_norm_legit_no_training"] == kinds.count(nn.BatchNorm1d)
@@ -63,7 +64,7 @@ def test_v9_export_lists_aten_names_with_counts():
 def test_a_hook_matching_no_op_is_one_warning_line(tmp_path):
     hooks = tmp_path / "hooks.py"
     hooks.write_text(TYPO_HOOKS)
-    done = cli("convert", "--route", "v9-export", "--model", "test_pool1d", "--out",
+    done = cli("convert", "--route", "v9-export", *planted.cli_args("test_pool1d", tmp_path), "--out",
                str(tmp_path / "build"), "--hooks", str(hooks))
     assert done.returncode == 0, done.stderr
     warnings = [l for l in done.stderr.splitlines() if l.startswith("warning:")]
