@@ -66,9 +66,25 @@ class FirstNonFinite:
                           "nan": int(np.count_nonzero(np.isnan(array)))}
 
 
-def reference_accuracy(model_path, inputs, golden, precision):
+def reference_accuracy(model_path, inputs, golden, precision, runner=None):
     """Evaluate with coreml_reference -> {"outputs": figures, "first_nonfinite": ...}, or a
-    not-measured cell naming why the evaluator could not run the model."""
+    not-measured cell naming why the evaluator could not run the model.
+
+    ``runner``: for an artifact the host's evaluator cannot open (an ExecuTorch program, a
+    Core AI asset), ``runner(path, inputs, precision)`` runs it by its route's own Linux
+    runtime (``bench.run.RouteRunner``; its ``label`` names it in the result as ``runner``).
+    It traces no intermediate values, so ``first_nonfinite`` is None then; a runtime with no
+    fp16 emulation (``NotEmulated``) makes the cell say why."""
+    from backends.base import NotEmulated
+    if runner is not None:
+        label = getattr(runner, "label", "the route's runtime")
+        try:
+            outputs = runner(model_path, inputs, precision)
+        except NotEmulated as e:
+            return {"not_measured": "{} has no {} emulation ({})".format(label, precision, e)}
+        except Exception as e:   # noqa: BLE001 — any runtime failure is a cell with its reason
+            return {"not_measured": "{}: {}: {}".format(label, type(e).__name__, e)}
+        return {"outputs": compare(outputs, golden), "first_nonfinite": None, "runner": label}
     try:
         import coreml_reference
         watcher = FirstNonFinite()

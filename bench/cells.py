@@ -60,6 +60,8 @@ def accuracy_text(result):
     first = result.get("first_nonfinite") if isinstance(result, dict) else None
     if first:
         parts.append("inf/NaN first at {} ({})".format(first["layer"], first["type"]))
+    if isinstance(result, dict) and result.get("runner"):   # not the host's evaluator
+        parts.append("by {}".format(result["runner"]))
     return ", ".join(parts) or "no outputs compared"
 
 
@@ -84,6 +86,32 @@ def device_text(cell):
         if measured(cost):
             text += "; Neural Engine {:.0%} of est. cost".format(cost["neural_engine_share"])
     return text
+
+
+# A Core AI row's cells (coreai.runtime specializes for one preferred compute unit kind)
+# under the Core ML columns they stand closest to; Core AI has no "all units" choice.
+CORE_AI_COLUMNS = {"CPU_ONLY": "CPU", "CPU_AND_GPU": "GPU", "CPU_AND_NE": "NE"}
+
+
+def unit_cell(section, column):
+    """-> (cell, unit name shown with a measured figure or None) for a Core ML compute-unit
+    column (``CPU_ONLY`` ...) of a row's device section, whichever runtime the row has."""
+    units = (section or {}).get("compute_units") or {}
+    if column in units:
+        return units[column], None
+    kind = CORE_AI_COLUMNS.get(column)
+    if kind in units:
+        return units[kind], "Core AI " + kind
+    if set(CORE_AI_COLUMNS.values()) <= set(units):
+        return {"not_measured": "Core AI specializes for one compute unit kind (CPU, GPU or NE); "
+                                "it has no {}".format(column)}, None
+    return {"not_measured": "no {} cell in this row".format(column)}, None
+
+
+def unit_text(section, column):
+    cell, name = unit_cell(section, column)
+    text = device_text(cell)
+    return "{}: {}".format(name, text) if name and measured(cell) else text
 
 
 def runs_text(block):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 
-from bench.cells import measured, worst_snr
+from bench.cells import measured, unit_cell, worst_snr
 from bench.macos import COMPUTE_UNITS
 
 SNR_CAP_DB = 150.0        # the accuracy axis ends here; above it (inf dB: exact) a bar is cut
@@ -26,7 +26,9 @@ CUT_GID = "cut-mark"      # the gid of every break mark (tests find them by it)
 
 # (title in the picture, file name, its alt text in results/README.md)
 ACCURACY = ("How close to PyTorch is each artifact? Worst SNR over its outputs (dB): the "
-            "reference evaluator (on Linux), and Core ML where a Mac measured it", "accuracy.png",
+            "reference evaluator on Linux (et: the ExecuTorch program with its partitions by the "
+            "evaluator; coreai: Apple's Core AI interpreter), and Core ML where a Mac measured it",
+            "accuracy.png",
             "Accuracy against PyTorch per artifact")
 LATENCY = ("How fast does each artifact run on Core ML? Latency per compute unit on a Mac",
            "latency.png", "Core ML latency per compute unit (measured on a Mac only)")
@@ -133,7 +135,7 @@ def accuracy_panels(hosts, models, artifacts, notes):
         for doc in hosts:   # Core ML's own accuracy, where a Mac measured it
             for cu in COMPUTE_UNITS:
                 cells, reasons = _column([doc], model, names, notes,
-                                         lambda r, cu=cu: r["coreml"]["compute_units"][cu])
+                                         lambda r, cu=cu: unit_cell(r["coreml"], cu)[0])
                 if any(c is not None for c in cells):
                     row.append(Panel("{}: Core ML {} on {}".format(model, cu, doc["host"]["name"]), names,
                                      [worst_snr(c.get("accuracy", {})) if c else None for c in cells],
@@ -154,7 +156,7 @@ def device_panels(hosts, models, artifacts, notes):
         for doc in hosts:
             for cu in COMPUTE_UNITS:
                 cells, reasons = _column([doc], model, artifacts[model], notes,
-                                         lambda r, cu=cu: r["coreml"]["compute_units"][cu])
+                                         lambda r, cu=cu: unit_cell(r["coreml"], cu)[0])
                 if any(c is not None for c in cells):
                     values = [_device_latency(c) if c else None for c in cells]
                     row.append(Panel("{}: Core ML {} on {}".format(model, cu, doc["host"]["name"]),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 
 from backends.builds import write_text_atomic
-from bench.cells import (accuracy_text, count_text, device_text, latency_text, measured,
-                         one_line, runs_text, size_text, timing_text, why)
+from bench.cells import (accuracy_text, count_text, latency_text, measured, one_line,
+                         runs_text, size_text, timing_text, unit_text, why)
 from bench.artifacts import compute_units, converter_seconds
 from bench.macos import COMPUTE_UNITS
 
@@ -141,7 +141,7 @@ def model_table(model, hosts, conversions):
                 elif row.get("status") != "ok":
                     line.append(why({"not_measured": row.get("reason") or "artifact missing"}))
                 else:
-                    line.append(device_text(row["coreml"]["compute_units"][cu]))
+                    line.append(unit_text(row["coreml"], cu))
         rows.append(line)
     return headers, rows
 
@@ -297,7 +297,15 @@ def render(hosts, conversions, out_dir):
              "are real Core ML on that host (macOS only). Host latency: median (p90, min) in ms; Core ML "
              "latency: the ModelBench mean (min, max of the kept predictions) in ms, after load time "
              "and the first prediction, each timed once. How each row was timed is in its `timing` "
-             "column.", "",
+             "column. Accuracy columns hold golden.npz's first case (the example input); "
+             "the tone column is the full-scale 1 kHz tone run through PyTorch on the bench host. "
+             "Routes `et` and `coreai` are run on Linux by their own runtimes in their envs, as "
+             "each cell says: an ExecuTorch program with its Core ML partitions by the reference "
+             "evaluator and the other ops by torch (fp16 emulated in the partitions); a Core AI "
+             "asset by Apple's Core AI interpreter, which has no fp16 emulation (those cells say "
+             "so). On a Mac, `et`'s compute-unit columns are ExecuTorch's pybindings with the "
+             "Core ML delegate; `coreai`'s CPU_ONLY / CPU_AND_GPU / CPU_AND_NE columns are Core "
+             "AI's CPU / GPU / NE specializations (macOS 27 and later).", "",
              "## Hosts", "", table(*hosts_table(hosts)), ""]
     for model in models:
         lines += ["## {}".format(model), ""]

@@ -29,6 +29,7 @@ import sys
 
 from bad_input import BadInput
 from backends.builds import write_text_atomic
+from bench.macos import REAL_RUNTIMES
 
 SCHEMA = 1
 KIND = "bench-host"
@@ -110,13 +111,18 @@ def merge(old, new):
     return merged
 
 
+# The runtimes ``bench.macos`` measures with for real: Core ML (coremltools), ExecuTorch's
+# pybindings (route et) and coreai.runtime (route coreai); None: a row measured nothing.
+REAL_RUNTIME_NAMES = (None,) + tuple(r.name for r in REAL_RUNTIMES)
+
+
 def injected_cells(doc):
     """(model, route) of every row measured through an injected runtime."""
     found = []
     for model, routes in doc.get("rows", {}).items():
         for route, row in routes.items():
             runtime = (row.get("coreml") or {}).get("runtime") or {}
-            if runtime.get("injected", False) or runtime.get("name") not in (None, "coremltools"):
+            if runtime.get("injected", False) or runtime.get("name") not in REAL_RUNTIME_NAMES:
                 found.append((model, route))
     return found
 

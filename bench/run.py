@@ -105,18 +105,25 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
              "layer_count": record.get("layer_count"), "op_count": record.get("op_count"),
              "compute_precision": record.get("compute_precision"),
              "compute_units": artifacts.compute_units(record)}
-    spec = _cell(lambda: static.spec_facts(art.model_path), "spec")
+    spec = _cell(lambda: static.artifact_facts(art.model_path, record), "spec")
     facts.update(spec if "not_measured" not in spec else
                  {"parameters": spec, "weight_precision": spec})
     row["static"] = facts
-    row["reference"] = {p: accuracy.reference_accuracy(art.model_path, inputs, golden, p)
+    # golden.npz's first case (the example input); the stress tone has its own column
+    runner = route_runner(route)   # None: the host's evaluator opens the artifact itself
+    row["reference"] = {p: accuracy.reference_accuracy(art.model_path, inputs, golden, p, runner)
                         for p in ("fp32", "fp16")}
     stress = _cell(lambda: accuracy.full_scale_case(model, record, inputs), "stress input")
     row["reference"]["fp16_full_scale"] = stress if "not_measured" in stress else dict(
-        accuracy.reference_accuracy(art.model_path, stress["inputs"], stress["golden"], "fp16"),
+        accuracy.reference_accuracy(art.model_path, stress["inputs"], stress["golden"], "fp16",
+                                    runner),
         input=accuracy.STRESS_NAME)
     if "not_measured" in row["reference"]["fp32"]:   # it would fail the same way again
         row["reference"]["latency"] = row["reference"]["fp32"]
+    elif runner is not None:
+        row["reference"]["latency"] = not_measured(
+            "not timed: one process of route {}'s env per call ({}; its start-up and "
+            "imports would be timed too)".format(runner.route, runner.label))
     else:
         row["reference"]["latency"] = _cell(lambda: latency.reference_evaluator(
             art.model_path, inputs, reference_repeat, warmup), "reference evaluator")
@@ -148,6 +155,44 @@ def route_python(route):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     python = given or os.path.join(root, ".tox", backend.env, "bin", "python")
     return python if os.path.exists(python) else None
+
+
+# What runs a route's artifact on a host without its device runtime (Backend.runtime -> words).
+LINUX_RUNNERS = {macos.EXECUTORCH: "ExecuTorch program, partitions by the evaluator",
+                 macos.CORE_AI: "Core AI interpreter"}
+
+
+class RouteEnvMissing(RuntimeError):
+    """The route's env (``route_python``) is not on this host."""
+
+
+class RouteRunner(object):
+    """``runner(path, inputs, precision)`` for ``bench.accuracy``: the artifact run by its
+    route's own Linux runtime (``Backend.run_artifact``) in that route's env (``route_python``)."""
+
+    def __init__(self, route, python, label):
+        self.route, self.python, self.label = route, python, label
+
+    def __call__(self, path, inputs, precision):
+        from backends.artifact_run import run_in_env
+        if self.python is None:
+            raise RouteEnvMissing("route {}'s env has no Python here (run `tox -e {}`)".format(
+                self.route, self.route))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=root)   # our packages first, as pipeline.envs does
+        env.pop("PYTHONHOME", None)
+        return run_in_env(self.python, self.route, os.path.abspath(path), inputs, precision, env=env)
+
+
+def route_runner(route):
+    """A ``RouteRunner`` for a route whose artifact the host's evaluator cannot open (et's
+    .pte, coreai's .aimodel); None for Core ML models."""
+    import backends
+    backend = backends.get(builds.split_folder_name(route)[0])
+    if backend.runs_in_host:
+        return None
+    return RouteRunner(backend.name, route_python(route),
+                       LINUX_RUNNERS.get(backend.runtime, "route {}'s runtime".format(backend.name)))
 
 
 def _any_golden_inputs(build_dir, model, routes):

@@ -75,6 +75,44 @@ def _program_consts(program):
     return counts
 
 
+# --- from a route's own artifact (ExecuTorch program, Core AI asset) ---------------------
+
+CORE_AI_FLOATS = {"Float32": "fp32", "Float16": "fp16", "BFloat16": "bf16"}
+
+
+def artifact_facts(model_path, record):
+    """``spec_facts`` for any artifact: a Core ML model's spec; an ExecuTorch program's Core
+    ML partitions (unpacked beside the .pte); a Core AI asset's stored float elements, as
+    coreai-core summarized them in the conversion record (``storage_types``)."""
+    import os
+    kind = (record or {}).get("spec_type")
+    if kind == "executorch":
+        from backends.builds import partition_paths
+        parts = partition_paths(os.path.dirname(os.path.abspath(model_path)))
+        if not parts:
+            raise FileNotFoundError("no unpacked Core ML partitions beside {}".format(model_path))
+        facts = [spec_facts(p) for p in parts]
+        outside = sum(((record.get("executorch") or {}).get("not_delegated") or {}).values())
+        source = "ML Program weights of the {} Core ML partition(s)".format(len(parts))
+        if outside:
+            source += "; weights of the {} op(s) outside Core ML are not counted".format(outside)
+        kinds = sorted(set(k for f in facts for k in f["weight_precision"].split("+")
+                           if k != "no weights"))
+        return {"parameters": {"count": int(sum(f["parameters"]["count"] for f in facts)),
+                               "source": source},
+                "weight_precision": "+".join(kinds) if kinds else "no weights"}
+    if kind == "coreai":
+        storage = record.get("storage_types")
+        if not storage:
+            raise KeyError("the conversion record has no storage_types (convert again)")
+        counts = dict((CORE_AI_FLOATS[t], int(n)) for t, n in storage.items() if t in CORE_AI_FLOATS)
+        return {"parameters": {"count": int(sum(counts.values())),
+                               "source": "Core AI asset: stored float elements (coreai-core's "
+                                         "storage summary, in the conversion record)"},
+                "weight_precision": _precision(counts)}
+    return spec_facts(model_path)
+
+
 # --- from the PyTorch module ------------------------------------------------------------
 
 def pytorch_facts(module, inputs):

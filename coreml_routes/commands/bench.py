@@ -26,6 +26,13 @@ For every model x route (and variant):
                the preferred and supported devices and estimated cost (MLComputePlan, ML
                Program), with the Neural Engine's share of that cost; an `xcrun coremlc
                compile` check. Elsewhere these cells say "not measured: needs macOS".
+  et, coreai   accuracy on golden.npz's first case (the example input) and the stress tone,
+               by the route's own runtime in its env (.tox/et, .tox/coreai): an ExecuTorch
+               program's Core ML partitions by the reference evaluator and its other ops by
+               torch (fp16 emulated in the partitions); a Core AI asset by Apple's Core AI
+               interpreter (no fp16 emulation: those cells say so); static facts from the
+               partitions / the asset. Device cells: ExecuTorch's pybindings on macOS; Core AI
+               per compute unit kind (CPU, GPU, NE) on macOS 27+; else they say why.
 
 BUILD may be a folder copied from another machine (build on Linux, measure on a Mac): it
 needs this Python only, no tox env, and no path of the machine that built it.

@@ -12,8 +12,15 @@ Run a converted model on Linux, no macOS needed: a Core ML model (.mlmodel or .m
 with coreml_reference, a numpy evaluator of the spec; an ExecuTorch program (.pte) in route
 et's env, its Core ML partitions by coreml_reference and the other ops by torch; a Core AI
 model (.aimodel) in route coreai's env, by Apple's own Core AI interpreter. Prints each
-output's name and shape; when the model's folder holds golden.npz and the input is its
+output's name, shape and dtype, min / max / mean (of its finite values), its inf and NaN
+counts and its first values; when the model's folder holds golden.npz and the input is its
 input, also the max abs error and SNR of every output against PyTorch.
+
+A classifier-like output (its last axis as long as the label list) prints its top 5 classes
+by name: --labels FILE (one name a line, or a CSV with a `name` or `display_name` column),
+or for a PANNs build of the zoo the 527 AudioSet class names (AudioSet ontology, CC BY-SA
+4.0; see zoo/data/README.md). An output with several rows (PANNs' frame_output) ranks each
+class by its maximum over the rows.
 
 --input takes an .npz (arrays by input name, or the input:<name> keys of golden.npz), a
 .wav file (mono mix, resampled to the model's sample rate, cut or zero-padded to the
@@ -35,6 +42,11 @@ def register(subparsers):
                         "coremltools' default, then runs in float16 op by op); fp16: emulate GPU / "
                         "Neural Engine float16 (weights and every intermediate rounded to float16)")
     p.add_argument("--out", metavar="OUT.npz", help="save the outputs here")
+    p.add_argument("--labels", metavar="FILE",
+                   help="class names for classifier-like outputs (an output whose last axis has "
+                        "as many entries as names): one name a line, or a CSV with a 'name' or "
+                        "'display_name' column; the top 5 print by name (PANNs builds: AudioSet's "
+                        "names by default)")
     p.set_defaults(run=run)
 
 
@@ -43,7 +55,9 @@ def run(args) -> int:
     import coreml_reference
     from coreml_reference import metrics
 
+    from coreml_routes import output_text
     out = checked_out_path(args.out) if args.out else None
+    labels, labels_source = output_text.labels_for(getattr(args, "labels", None), args.model)
     backend = route_for_artifact(args.model)
     if backend is not None:
         inputs, outputs = run_in_route_env(backend, args)
@@ -57,12 +71,21 @@ def run(args) -> int:
         if not isinstance(value, np.ndarray):         # a classifier's label or probabilities
             print("  {:<16} {}".format(name, _feature_text(value)))
             continue
-        line = "  {:<16} shape {}".format(name, list(value.shape))
+        line = "  {:<16} {}".format(name, output_text.summary_line(value))
         if golden is not None and name in golden:
             expected = golden[name]
             line += "  max abs error {:.3g}  SNR {:.1f} dB".format(
                 metrics.max_abs_error(value, expected), metrics.snr_db(value, expected))
         print(line)
+        indent = " " * 19
+        print(indent + output_text.first_values(value))
+        if output_text.is_classifier_like(value, labels):
+            print("\n".join(output_text.top_lines(value, labels, labels_source, indent=indent)))
+    if labels is not None and getattr(args, "labels", None) and not any(
+            output_text.is_classifier_like(v, labels) for v in outputs.values()
+            if isinstance(v, np.ndarray)):
+        print("  --labels: {} names, and no output has a last axis of {}".format(
+            len(labels), len(labels)))
     if out:
         try:
             np.savez(out, **_as_arrays(outputs))
