@@ -47,12 +47,12 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
     results.write_host(out, doc("linux", {"m": {"v3": row("m", "v3", 1)}}))
     before = (tmp_path / "linux.json").read_bytes()
 
-    import backends.base
+    import backends.builds
 
     def broken_replace(*args):
         raise OSError("disk full")     # the new file written, but never put in place
 
-    monkeypatch.setattr(backends.base.os, "replace", broken_replace)
+    monkeypatch.setattr(backends.builds.os, "replace", broken_replace)
     with pytest.raises(OSError):
         results.write_host(out, doc("linux", {"m": {"v3": row("m", "v3", 2)}}))
     assert (tmp_path / "linux.json").read_bytes() == before
