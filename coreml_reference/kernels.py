@@ -19,9 +19,11 @@ import math
 
 import numpy as np
 
+from coreml_reference.blas import matmul
 from coreml_reference.errors import InvalidModelError
 
 __all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
+           "pad_constant", "round_to_float16",
            "effective_kernel", "REDUCTIONS", "crop_resize"]
 
 
@@ -86,7 +88,19 @@ def _pad_zeros(x, pads, value=0.0):
         return x
     if any(b < 0 or a < 0 for b, a in pads):
         raise InvalidModelError("negative padding {}".format(pads))
-    return np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], constant_values=value)
+    return pad_constant(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], value)
+
+
+def pad_constant(x, widths, value=0.0):
+    """``np.pad(x, widths, constant_values=value)`` for non-negative (before, after) widths,
+    one per axis, without np.pad's per-call overhead: a filled array, then one copy."""
+    x = np.asarray(x)
+    widths = [(int(b), int(a)) for b, a in widths]
+    if len(widths) != x.ndim or any(b < 0 or a < 0 for b, a in widths):
+        return np.pad(x, widths, constant_values=value)      # its own error / broadcasting
+    out = np.full(tuple(s + b + a for s, (b, a) in zip(x.shape, widths)), value, dtype=x.dtype)
+    out[tuple(slice(b, b + s) for s, (b, _) in zip(x.shape, widths))] = x
+    return out
 
 
 def _tap_view(xp, start, strides, out_sizes):
@@ -134,7 +148,7 @@ def _pointwise(xp, w, strides, out_sizes, groups):
     positions = int(np.prod(out_sizes))
     xs = np.ascontiguousarray(xs).reshape(n, groups, cg, positions)
     wg = w.reshape(groups, o // groups, cg)
-    y = np.matmul(wg[None], xs)                      # (n, g, o/g, positions)
+    y = matmul(wg[None], xs)                         # (n, g, o/g, positions)
     return y.reshape((n, o) + tuple(out_sizes))
 
 
@@ -160,7 +174,7 @@ def _im2col_conv(xp, w, strides, dilations, out_sizes, groups):
     positions = int(np.prod(out_sizes))
     cols = np.ascontiguousarray(windows.transpose(order)).reshape(n, groups, cg * taps, positions)
     wg = w.reshape(groups, o // groups, cg * taps)
-    y = np.matmul(wg[None], cols)                    # (n, g, o/g, positions)
+    y = matmul(wg[None], cols)                       # (n, g, o/g, positions)
     return y.reshape((n, o) + tuple(out_sizes)).astype(np.result_type(xp, w, np.float32),
                                                         copy=False)
 
@@ -559,3 +573,42 @@ def batch_to_space(x, block, crops):
     index = [slice(None), slice(None)] + [slice(int(a), y.shape[2 + i] - int(b))
                                           for i, (a, b) in enumerate(crops)]
     return y[tuple(index)]
+
+
+# --- float16 rounding, in float32 --------------------------------------------------------------
+
+_HALF_OVERFLOW = np.float32(65520.0)     # the first float32 that rounds to inf in float16
+_HALF_MIN_NORMAL = np.float32(2.0 ** -14)
+_SMALL = 256                             # below this many values numpy's casts are faster
+
+
+def round_to_float16(x):
+    """float32 ``x`` rounded to the nearest float16 value and kept in float32: exactly
+    ``x.astype(np.float16).astype(np.float32)`` (ties to even, inf from 65520 on, float16
+    subnormals, signed zeros; NaN stays NaN), in float32 arithmetic that numpy vectorises
+    (its float16 casts have no vector code: ~15x slower). Any other dtype takes the casts.
+
+    How: adding then subtracting M = 1.5 * 2**13 * 2**e, where 2**e is x's binade (at least
+    float16's smallest normal, 2**-14), rounds x to a multiple of float16's step there,
+    2**(e - 10), by float32's own round-to-nearest-even; the sign bit is put back for zeros."""
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.size < _SMALL:
+        with np.errstate(over="ignore"):
+            return x.astype(np.float16).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+    bits = x.view(np.uint32)
+    magic = (bits & np.uint32(0x7F800000)).view(np.float32)      # 2**e (inf for inf / NaN)
+    np.maximum(magic, _HALF_MIN_NORMAL, out=magic)
+    special = not magic.max() < np.float32(2.0 ** 15)            # may overflow; inf; NaN
+    with np.errstate(invalid="ignore", over="ignore"):
+        magic *= np.float32(1.5 * 2 ** 13)
+        y = x + magic
+        y -= magic
+    y.view(np.uint32)[...] |= bits & np.uint32(0x80000000)    # -0.0 stays -0.0
+    if special:                          # few elements: boolean indexing, not copyto(where)
+        over = np.abs(x) >= _HALF_OVERFLOW
+        if over.any():
+            y[over] = np.copysign(np.float32(np.inf), x[over])
+        nan = np.isnan(x)
+        if nan.any():
+            y[nan] = x[nan]
+    return y

@@ -8,6 +8,12 @@ Two steps, like Core ML's compile-then-predict:
 - ``Runner`` executes a plan. The loop knows no op: it binds inputs, calls the function,
   gives each result its declared dtype (and rounds it to float16 in fp16 mode), checks its
   shape against the program's declaration, and reports every value to ``trace``.
+
+Float16 values are held in their compute form: float32 arrays whose values are exactly the
+float16 ones (``kernels.round_to_float16``), with their names in ``Runner.half``. Op functions
+compute in float32 anyway, so an fp16-typed program pays one rounding per op result and no
+casts back and forth; float16 constants are widened once, when the plan is made. ``trace``
+and the outputs see float16 arrays, as declared.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import numpy as np
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, RuntimeCheckError, UnsupportedError)
 from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
+from coreml_reference.kernels import round_to_float16
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
                                                tensor_dtype, tensor_shape)
@@ -29,7 +36,7 @@ from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_
 
 class OpPlan:
     __slots__ = ("type", "name", "fn", "lists", "inputs", "outputs", "out_types", "blocks",
-                 "const", "const16", "folded")
+                 "const", "const16", "folded", "half")
 
     def __init__(self, op_type, name):
         self.type = op_type
@@ -43,6 +50,7 @@ class OpPlan:
         self.const = None       # decoded value of a const op
         self.const16 = None     # ... rounded to float16 (fp16 mode), made on first use
         self.folded = {}        # constexpr_* results by precision: constants, computed once
+        self.half = False       # a float16 const, held in its float32 compute form
 
 
 class BlockPlan:
@@ -69,7 +77,11 @@ def compile_op(op, decoder, model_path):
         if "val" not in op.attributes:
             raise ModelFileError("{}: const op {!r} has no value".format(model_path, name))
         value = decoder.decode(op.attributes["val"], "const {!r}".format(op.outputs[0].name))
-        plan.const = _as_dtype(value, plan.outputs[0][1])
+        value = _as_dtype(value, plan.outputs[0][1])
+        if isinstance(value, np.ndarray) and value.dtype == np.float16:
+            plan.half = True                      # widened once: no cast per prediction
+            value = value.astype(np.float32)
+        plan.const = value
         return plan
     opdef = OPS.get(op.type)
     if opdef is None:
@@ -147,6 +159,7 @@ class Runner:
         self.fp16 = precision == "fp16"
         self.trace = trace
         self.env = {}
+        self.half = set()       # names of float16 variables, held in compute form
 
     def run_block(self, block, bindings=(), scoped=True):
         """Run ``block``'s ops in order; return its outputs.
@@ -157,7 +170,7 @@ class Runner:
             self.env = dict(saved)
         try:
             for (name, dtype), value in zip(block.inputs, bindings):
-                self.env[name] = self.store(value, dtype)
+                self.bind(name, value, dtype)
             for op in block.ops:
                 if op.fn is None:
                     self._run_const(op)
@@ -173,15 +186,17 @@ class Runner:
 
     def _run_const(self, op):
         value = op.const
-        if self.fp16:
+        if self.fp16 and not op.half:
             # Weights live in float16 on GPU / Neural Engine.
             if op.const16 is None:
                 op.const16 = _round16(value)
             value = op.const16
         name = op.outputs[0][0]
         self.env[name] = value
+        if op.half:
+            self.half.add(name)
         if self.trace is not None:
-            self.trace(name, op.type, value, op.name)
+            self.trace(name, op.type, self.declared(name), op.name)
 
     def _run_op(self, op):
         folded = op.folded.get(self.precision)
@@ -212,10 +227,12 @@ class Runner:
         self._publish(op, values)
 
     def _publish(self, op, values):
-        for (name, _, _), value in zip(op.outputs, values):
+        for (name, dtype, _), value in zip(op.outputs, values):
             self.env[name] = value
+            if dtype == np.float16:
+                self.half.add(name)
             if self.trace is not None:
-                self.trace(name, op.type, value, op.name)
+                self.trace(name, op.type, self.declared(name), op.name)
 
     def _bind(self, op):
         kwargs = {}
@@ -242,17 +259,36 @@ class Runner:
         _, dtype, declared = out
         if dtype is None:                         # list / tuple / state: as produced
             return value
-        value = _as_dtype(np.asarray(value), dtype)
+        value = np.asarray(value)
+        if dtype == np.float16:                  # held as float32 float16 values
+            value = _half_form(value)
+        else:
+            value = _as_dtype(value, dtype)
         if declared is not None and not _shape_matches(value.shape, declared):
             raise ctx.shape_error("computed shape {} but the program declares {}".format(
                 list(value.shape), ["?" if d is None else d for d in declared]))
-        return _round16(value) if self.fp16 else value
+        return _round16(value) if self.fp16 and dtype != np.float16 else value
 
     def store(self, value, dtype):
+        """``value`` as a variable of ``dtype`` holds it (float16: in compute form)."""
+        if dtype == np.float16:
+            return _half_form(np.asarray(value))
         if dtype is not None:
             value = _as_dtype(np.asarray(value), dtype)
             if self.fp16:
                 value = _round16(value)
+        return value
+
+    def bind(self, name, value, dtype):
+        self.env[name] = self.store(value, dtype)
+        if dtype == np.float16:
+            self.half.add(name)
+
+    def declared(self, name):
+        """Variable ``name`` in its declared dtype (float16 ones back to float16)."""
+        value = self.env[name]
+        if name in self.half and isinstance(value, np.ndarray) and value.dtype != np.float16:
+            return value.astype(np.float16)
         return value
 
 
@@ -266,11 +302,20 @@ def _as_dtype(value, dtype):
 def _round16(value):
     """Round float32 / float64 values to float16 (inf on overflow), keeping their dtype."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float16:
-        with np.errstate(over="ignore"):
-            return value.astype(np.float16).astype(value.dtype)
+        return round_to_float16(value)
     if isinstance(value, list):
         return [_round16(v) for v in value]
     return value
+
+
+def _half_form(value):
+    """A float16 variable's compute form: float32 holding exactly the float16 values."""
+    if value.dtype == np.float16:
+        return value.astype(np.float32)
+    if value.dtype == np.float32:
+        return round_to_float16(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return value.astype(np.float16).astype(np.float32)
 
 
 def _compute_form(value):
@@ -407,6 +452,19 @@ def _check_input(loaded, named, value):
 DESCRIPTION_DTYPES = {65552: np.float16, 65568: np.float32, 65600: np.float64, 131104: np.int32}
 
 
+class _Declared:
+    """The runner's variables as ``collect_outputs`` reads them: in their declared dtypes."""
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def __contains__(self, name):
+        return name in self.runner.env
+
+    def __getitem__(self, name):
+        return self.runner.declared(name)
+
+
 def collect_outputs(loaded, block, env):
     description = loaded.spec.description.output
     results = {}
@@ -460,8 +518,8 @@ def run(loaded, inputs, precision="fp32", trace=None, state=None):
     fn, plan = compiled(loaded)
     runner = Runner(loaded.name, loaded.path, precision, trace)
     for named, value in feeds:
-        runner.env[named.name] = runner.store(value, tensor_dtype(named.type))
+        runner.bind(named.name, value, tensor_dtype(named.type))
     bind_states(loaded, fn, runner.env, state)
     with np.errstate(all="ignore"):     # inf / nan are results here, as on device
         runner.run_block(plan, scoped=False)
-    return collect_outputs(loaded, plan, runner.env)
+    return collect_outputs(loaded, plan, _Declared(runner))

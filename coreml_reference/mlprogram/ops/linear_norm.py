@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import blas
 from coreml_reference.mlprogram.registry import axes_of, register, scalar
 
 
@@ -13,7 +14,7 @@ def linear(ctx, x, weight, bias=None):
     if np.ndim(weight) != 2 or np.shape(weight)[1] != x.shape[-1]:
         raise ctx.shape_error("weight {} does not fit input {}".format(
             list(np.shape(weight)), list(x.shape)))
-    y = np.matmul(x, np.asarray(weight).T)
+    y = blas.matmul(x, np.asarray(weight).T)
     if bias is not None:
         y = y + bias
     return y
@@ -27,7 +28,7 @@ def matmul(ctx, x, y, transpose_x=False, transpose_y=False):
     if bool(scalar(transpose_y)) and y.ndim >= 2:
         y = np.swapaxes(y, -1, -2)
     try:
-        return np.matmul(x, y)
+        return blas.matmul(x, y)
     except ValueError:
         raise ctx.shape_error("shapes {} and {} (after transposes) do not multiply".format(
             list(x.shape), list(y.shape)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import blas
 from coreml_reference.neuralnetwork.layers.registry import broadcast_shape, register, shape_list
 
 
@@ -27,7 +28,7 @@ def inner_product(p, inputs, ctx):
     if p.int8DynamicQuantize:
         rows = dynamic_int8(rows)
     weights = ctx.weights(p.weights, (c_out, c_in))
-    out = rows @ weights.T
+    out = blas.matmul(rows, weights.T)
     if p.hasBias:
         out = out + ctx.weights(p.bias, (c_out,), "bias")
     return out.reshape(out_shape)
@@ -48,7 +49,7 @@ def batched_matmul(p, inputs, ctx):
         raise ctx.shape_error("cannot multiply matrices {} and {}".format(
             shape_list(a.shape), shape_list(b.shape)))
     broadcast_shape([a.shape[:-2], b.shape[:-2]], ctx)
-    return np.matmul(a, b)
+    return blas.matmul(a, b)
 
 
 def _matmul_weights(p, x, ctx):
@@ -60,7 +61,7 @@ def _matmul_weights(p, x, ctx):
     if p.int8DynamicQuantize:
         x = dynamic_int8(x)
     weights = ctx.weights(p.weights, (x2, x1)).T     # column-major [X1, X2] == row-major [X2, X1]
-    out = x.reshape(-1, x1) @ weights
+    out = blas.matmul(x.reshape(-1, x1), weights)
     if p.hasBias:
         out = out + ctx.weights(p.bias, (x2,), "bias")
     return out.reshape(x.shape[:-1] + (x2,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference.kernels import pad_constant
 from coreml_reference.neuralnetwork.layers.conv import border_amounts
 from coreml_reference.neuralnetwork.layers.registry import register, require_rank, shape_list
 
@@ -41,7 +42,7 @@ def constant_pad(p, inputs, ctx):
     if p.padToGivenOutputSizeMode:      # the non-zero entry is the output size on that side
         pairs = [((max(0, before - size), 0) if before else (0, max(0, after - size)))
                  for (before, after), size in zip(pairs, x.shape)]
-    return np.pad(x, pairs, constant_values=np.float32(p.value))
+    return pad_constant(x, pairs, np.float32(p.value))
 
 
 @register("crop")

@@ -1,0 +1,103 @@
+"""Matrix products with the BLAS thread count chosen per product.
+
+numpy's OpenBLAS runs every product on its configured threads (OPENBLAS_NUM_THREADS, default
+all cores), and its threads wait for each other by spinning. On a machine whose cores are
+all busy, a multi-threaded product waits until every one of its threads is scheduled again:
+on this project's 2-core machine under a load average of 5, 2-thread products of PANNs' sizes
+took 10-100x longer than on one thread (PyTorch's and onnxruntime's pools degrade far less),
+and a quiet machine gains nothing from a second thread on a small product either.
+
+So ``matmul`` runs a product on one thread when it is small (under ``SMALL_MACS``
+multiply-adds) or when the machine is busier than its cores (1-minute load average at least
+cores + 1, read at most once a second), and on the configured count otherwise; it restores
+the configured count after each product. Results do not depend on the thread count: OpenBLAS
+splits the output among threads, never a dot product. Where the OpenBLAS library cannot be
+found (another BLAS), products run as numpy runs them.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import time
+
+import numpy as np
+
+SMALL_MACS = 1 << 24        # multiply-adds below which one thread is at least as fast
+LOAD_CHECK_SECONDS = 1.0
+
+_state = {"found": None, "set": None, "configured": 1, "busy": False, "checked": -1e9}
+
+
+def _library():
+    """(set_num_threads, configured thread count) of numpy's OpenBLAS, or None."""
+    if _state["found"] is None:
+        _state["found"] = False
+        root = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+        paths = glob.glob(os.path.join(root, "numpy.libs", "lib*openblas*")) + glob.glob(
+            os.path.join(os.path.dirname(np.__file__), ".dylibs", "lib*openblas*"))
+        for path in paths:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix in ("scipy_openblas", "openblas"):
+                for suffix in ("64_", ""):
+                    setter = getattr(lib, prefix + "_set_num_threads" + suffix, None)
+                    getter = getattr(lib, prefix + "_get_num_threads" + suffix, None)
+                    if setter is not None and getter is not None:
+                        setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+                        _state.update(found=True, set=setter, configured=max(1, getter()))
+                        return _state
+    return _state if _state["found"] else None
+
+
+def configured_threads():
+    """numpy's BLAS thread count as configured (None when not OpenBLAS)."""
+    lib = _library()
+    return lib["configured"] if lib else None
+
+
+def _busy():
+    now = time.monotonic()
+    if now - _state["checked"] > LOAD_CHECK_SECONDS:
+        try:
+            _state["busy"] = os.getloadavg()[0] >= (os.cpu_count() or 1) + 1
+        except OSError:
+            _state["busy"] = False
+        _state["checked"] = now
+    return _state["busy"]
+
+
+def threads_for(macs):
+    """Threads ``matmul`` gives a product of ``macs`` multiply-adds."""
+    lib = _library()
+    if lib is None or lib["configured"] == 1:
+        return lib["configured"] if lib else None
+    return 1 if macs < SMALL_MACS or _busy() else lib["configured"]
+
+
+def macs_of(a_shape, b_shape):
+    """Multiply-adds of ``np.matmul`` on arrays of these shapes."""
+    m, k = (a_shape[-2], a_shape[-1]) if len(a_shape) > 1 else (1, a_shape[0])
+    n = b_shape[-1] if len(b_shape) > 1 else 1
+    try:
+        batch = int(np.prod(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]), dtype=np.int64))
+    except ValueError:
+        batch = 1
+    return batch * m * k * n
+
+
+def matmul(a, b):
+    """``np.matmul(a, b)``, on the threads ``threads_for`` gives its size."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    lib = _library()
+    if lib is None or lib["configured"] == 1 or a.ndim == 0 or b.ndim == 0 \
+            or threads_for(macs_of(a.shape, b.shape)) != 1:
+        return np.matmul(a, b)
+    lib["set"](1)                # a thread running beside this one at most loses speed
+    try:
+        return np.matmul(a, b)
+    finally:
+        lib["set"](lib["configured"])

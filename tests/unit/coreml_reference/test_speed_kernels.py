@@ -1,0 +1,116 @@
+"""The evaluator's speed paths compute what the slow ones did: float16 rounding in float32
+(bit for bit ``astype(float16).astype(float32)``), constant padding (``np.pad``), products with
+a per-product BLAS thread count (``np.matmul``), and an fp16-typed program's float16 values
+held in float32 (trace and outputs still float16)."""
+import numpy as np
+import pytest
+
+from coreml_reference import blas
+from coreml_reference.kernels import pad_constant, round_to_float16
+
+
+def _slow(x):
+    with np.errstate(over="ignore"):
+        return x.astype(np.float16).astype(np.float32)
+
+
+def _same_bits(a, b):
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return np.array_equal(nan_a, nan_b) and np.array_equal(
+        a.view(np.uint32)[~nan_a], b.view(np.uint32)[~nan_b])
+
+
+def test_round_to_float16_every_half_value_and_every_tie():
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    finite = np.sort(halves[np.isfinite(halves)])
+    ties = ((finite[1:].astype(np.float64) + finite[:-1]) / 2).astype(np.float32)
+    up, down = np.float32(np.inf), -np.float32(np.inf)
+    x = np.concatenate([halves, ties, np.nextafter(ties, up), np.nextafter(ties, down),
+                        np.nextafter(finite, up), np.nextafter(finite, down),
+                        np.array([np.inf, -np.inf, np.nan, 65504, 65519.996, 65520, -65520,
+                                  1e30, -1e-30, 0.0, -0.0, 1e-45, -1e-45], np.float32)])
+    assert _same_bits(round_to_float16(x), _slow(x))
+
+
+def test_round_to_float16_random_bit_patterns_and_layouts():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 1 << 32, 1 << 20, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    assert _same_bits(round_to_float16(x), _slow(x))
+    y = rng.standard_normal((64, 96)).astype(np.float32)[:, ::3] * 1e3   # not contiguous
+    assert _same_bits(round_to_float16(y), _slow(y))
+    assert round_to_float16(np.float32(1 / 3)) == np.float32(np.float16(1 / 3))
+    assert round_to_float16(np.array([1 / 3])).dtype == np.float64      # other dtypes: casts
+
+
+@pytest.mark.parametrize("widths", [[(0, 0), (1, 2)], [(2, 0), (0, 3)], [(0, 0), (0, 0)]])
+def test_pad_constant_is_np_pad(widths):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    got = pad_constant(x, widths, np.float32(-1.5))
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, np.pad(x, widths, constant_values=np.float32(-1.5)))
+
+
+def test_pad_constant_negative_widths_fail_as_np_pad():
+    with pytest.raises(ValueError):
+        pad_constant(np.zeros((2, 2), np.float32), [(0, 0), (-1, 0)])
+
+
+@pytest.mark.parametrize("shapes", [((5, 7), (7, 3)), ((2, 1, 64, 32), (1, 3, 32, 16)),
+                                    ((7,), (7, 4)), ((4, 7), (7,)), ((300, 300), (300, 300))])
+def test_blas_matmul_is_np_matmul_and_restores_threads(shapes):
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    before = blas.configured_threads()
+    np.testing.assert_array_equal(blas.matmul(a, b), np.matmul(a, b))
+    assert blas.configured_threads() == before
+
+
+def test_blas_small_products_run_on_one_thread():
+    if blas.configured_threads() is None:
+        pytest.skip("numpy's BLAS is not OpenBLAS")
+    assert blas.threads_for(blas.SMALL_MACS - 1) == 1
+    assert blas.macs_of((2, 1, 64, 32), (1, 3, 32, 16)) == 6 * 64 * 32 * 16
+
+
+def test_blas_matmul_shape_errors_are_numpy_errors():
+    with pytest.raises(ValueError):
+        blas.matmul(np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32))
+
+
+def _fp16_program():
+    ct = pytest.importorskip("coremltools")
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import types
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(4, 300), dtype=types.fp32)],
+                opset_version=ct.target.iOS16)
+    def prog(x):
+        h = mb.cast(x=x, dtype="fp16")
+        w = mb.const(val=np.linspace(-2, 2, 300 * 8).reshape(8, 300).astype(np.float16))
+        y = mb.linear(x=h, weight=w)
+        y = mb.mul(x=y, y=np.float16(10000.0))         # past float16's range: inf
+        return mb.cast(x=y, dtype="fp32")
+    return ct.convert(prog, convert_to="mlprogram", compute_precision=ct.precision.FLOAT16,
+                      minimum_deployment_target=ct.target.iOS16)
+
+
+def test_fp16_program_values_stay_float16_for_trace_and_match_the_casts(tmp_path):
+    import coreml_reference
+    model = _fp16_program()
+    path = str(tmp_path / "m.mlpackage")
+    model.save(path)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 300)).astype(np.float32)
+    seen = {}
+    out = coreml_reference.predict(path, {"x": x},
+                                   trace=lambda name, op, value, layer: seen.update({name: value}))
+    assert any(np.asarray(v).dtype == np.float16 for v in seen.values())
+    for value in seen.values():        # every traced value of a tensor as declared, not float32
+        assert not (isinstance(value, np.ndarray) and value.dtype == np.float32
+                    and value.size == 8 * 300)
+    h = x.astype(np.float16).astype(np.float32)
+    w = np.linspace(-2, 2, 300 * 8).reshape(8, 300).astype(np.float16).astype(np.float32)
+    y = _slow(_slow(h @ w.T) * np.float32(10000.0))
+    got = next(iter(out.values()))
+    assert np.isinf(y).any()
+    np.testing.assert_array_equal(got, y)
