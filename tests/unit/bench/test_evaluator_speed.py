@@ -1,0 +1,55 @@
+"""bench.evaluator_speed: runners are timed interleaved (round after round, failures reported
+and left out), every ratio line names its goal and whether it is met, hidden staging folders
+and artifacts the evaluator cannot open are skipped with a reason."""
+import os
+
+from bench import evaluator_speed
+
+
+def test_interleaved_rounds_and_failures():
+    order = []
+
+    def runner(name):
+        return lambda: order.append(name)
+
+    def broken():
+        raise RuntimeError("no")
+    times, cold, errors = evaluator_speed.interleaved(
+        {"a": runner("a"), "bad": broken, "b": runner("b")}, repeat=3)
+    assert order == ["a", "b"] + ["a", "b"] * 3          # cold calls, then interleaved rounds
+    assert sorted(times) == ["a", "b"] and all(len(t) == 3 for t in times.values())
+    assert set(cold) == {"a", "b"}
+    assert errors == {"bad": "RuntimeError: no"}
+
+
+def test_rows_print_ratio_goal_and_verdict(capsys):
+    times = {"pytorch": [1.0, 1.0, 1.0], "v9": [1.1, 1.1, 1.1], "v4": [2.0, 2.0, 2.0]}
+    evaluator_speed.print_rows([("pytorch", "pytorch", None, None),
+                                ("v9 / pytorch", "v9", "pytorch", 1.2),
+                                ("v4 / pytorch", "v4", "pytorch", 1.0),
+                                ("missing", "gone", "pytorch", 1.0)], times, {"v9": 0.5})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4                               # header + three present runners
+    assert lines[2].split()[-3:] == ["1.10", "1.2", "ok"]
+    assert lines[3].split()[-3:] == ["2.00", "1.0", "MISSED"]
+
+
+def test_load_routes_skips_staging_folders_and_other_artifacts(tmp_path):
+    model = tmp_path / "m"
+    (model / ".v9.staging-123").mkdir(parents=True)
+    (model / "et").mkdir()
+    (model / "et" / "model.pte").write_bytes(b"")
+    (model / "et" / "golden.npz").write_bytes(b"")
+    routes, skipped = evaluator_speed.load_routes(str(tmp_path), "m")
+    assert routes == {}
+    assert [route for route, _ in skipped] == ["et"]
+    routes, skipped = evaluator_speed.load_routes(str(tmp_path), "absent")
+    assert routes == {} and os.path.join(str(tmp_path), "absent") in skipped[0][1]
+
+
+def test_encoder_is_bert_base_sized():
+    cfg = evaluator_speed.ENCODER
+    per_layer = 4 * cfg["d"] * cfg["d"] + 2 * cfg["d"] * cfg["ffn"]
+    weights = cfg["layers"] * per_layer + cfg["vocab"] * cfg["d"]
+    assert 100e6 < weights < 115e6
+    assert evaluator_speed.encoder_inputs()["input_ids"].shape == (1, cfg["tokens"])
