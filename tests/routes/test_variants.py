@@ -118,11 +118,15 @@ def test_ml_program_variants_equal_coremltools_decompression(route, tmp_path):
     module = torch.nn.Sequential(torch.nn.Conv2d(8, 64, 3), torch.nn.Flatten(),
                                  torch.nn.Linear(64 * 6 * 6, 16)).eval()   # >= 2048 weights each
     x = np.random.RandomState(0).standard_normal((1, 8, 8, 8)).astype(np.float32)
-    base = ct.convert(torch.jit.trace(module, torch.from_numpy(x)), convert_to="mlprogram",
-                      inputs=[ct.TensorType(name="x", shape=x.shape)],
-                      minimum_deployment_target=ct.target.iOS16)
+    bases = {}
     for variant, fn in variants.MLPROGRAM.items():
-        compressed = fn(base)
+        target = variants.MIN_TARGETS.get(variant, "iOS16")   # grouped palettes need iOS 18
+        if target not in bases:
+            bases[target] = ct.convert(torch.jit.trace(module, torch.from_numpy(x)),
+                                       convert_to="mlprogram",
+                                       inputs=[ct.TensorType(name="x", shape=x.shape)],
+                                       minimum_deployment_target=getattr(ct.target, target))
+        compressed = fn(bases[target])
         path = str(tmp_path / "{}.mlpackage".format(variant))
         compressed.save(path)
         ours = {}
