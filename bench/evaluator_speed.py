@@ -4,10 +4,11 @@
                                     [--encoder] [--encoder-only] [--encoder-dir DIR]
 
 Prints ratios measured side by side in one run: every runner of a table is called in turn,
-round after round (interleaved), so all of them see the same machine load; each cell is the
-median. Models are loaded once before timing (decoding weights is part of loading, as for a
-runtime); the first, cold evaluation is shown apart. The thread counts used (torch, numpy's
-BLAS, onnxruntime) and the load average before / after are printed with the figures.
+round after round (interleaved), so all of them see the same machine load; ratios are of
+medians (the fastest round is shown too: PyTorch's 2-thread pool degrades under load).
+Models are loaded once before timing (decoding weights is part of loading, as for a runtime);
+the first, cold evaluation is shown apart. The thread counts used (torch, numpy's BLAS,
+onnxruntime) and the load average before / after are printed with the figures.
 
 Zoo (``--models``, default pann_mobilenetv1): PyTorch eager (``zoo.get(name).build()``, fp32,
 no grad) against the evaluator on every route's model under ``DIR/<model>/<route>/`` (v3, v4,
@@ -137,7 +138,7 @@ def blas_threads():
     except ImportError:                            # an evaluator without per-product choice
         configured = None
     if configured is None:
-        return "{} (OPENBLAS_NUM_THREADS; not OpenBLAS: no per-product choice)".format(
+        return "{} (OPENBLAS_NUM_THREADS; the evaluator makes no per-product choice)".format(
             os.environ.get("OPENBLAS_NUM_THREADS", "?"))
     return ("{} (the evaluator: 1 for products under {:.0f} M multiply-adds or while the load "
             "average is >= cores + 1)".format(configured, blas.SMALL_MACS / 1e6))
@@ -150,14 +151,14 @@ def verdict(ratio, goal):
 def print_rows(rows, times, cold):
     """rows: (label, runner name, reference runner name or None, goal or None)."""
     medians = {name: statistics.median(t) for name, t in times.items()}
-    print("  {:<40} {:>10} {:>10} {:>8} {:>6}  {}".format(
-        "runner", "median s", "cold s", "ratio", "goal", ""))
+    print("  {:<40} {:>10} {:>10} {:>10} {:>8} {:>6}  {}".format(
+        "runner", "median s", "min s", "cold s", "ratio", "goal", ""))
     for label, name, ref, goal in rows:
         if name not in medians:
             continue
         ratio = medians[name] / medians[ref] if ref in medians else None
-        print("  {:<40} {:>10.4f} {:>10.4f} {:>8} {:>6}  {}".format(
-            label, medians[name], cold.get(name, float("nan")),
+        print("  {:<40} {:>10.4f} {:>10.4f} {:>10.4f} {:>8} {:>6}  {}".format(
+            label, medians[name], min(times[name]), cold.get(name, float("nan")),
             "-" if ratio is None else "{:.2f}".format(ratio),
             "-" if goal is None else "{:.1f}".format(goal),
             "" if goal is None or ratio is None else verdict(ratio, goal)))
@@ -277,6 +278,9 @@ def ort_runner(path, inputs, threads):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Its threads would otherwise spin after each run, taking the cores from the runner
+    # timed next (PyTorch eager measured 10x slower right after an onnxruntime call).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feeds = {}
     for i in session.get_inputs():
@@ -437,19 +441,26 @@ def measure_rss(path):
 
 def rss_child(path):
     """In a fresh process: RSS growth from before loading ``path`` to the peak of load + run."""
-    import resource
     import numpy as np  # noqa: F401 — imported before the baseline
     from coreml_reference.loader import load
     import coreml_reference.mlprogram  # noqa: F401
-    with open("/proc/self/statm") as f:
-        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    before = _status_kb("VmRSS")
     loaded = load(path)
     evaluator_for(loaded)(loaded, encoder_inputs())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status_kb("VmHWM")     # this process's own peak (ru_maxrss keeps the parent's
+                                   # RSS at fork across exec)
     weights = sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path)
                   for f in names if f.endswith(".bin"))
-    print(json.dumps({"growth": peak - before, "weights": weights}))
+    print(json.dumps({"growth": (peak - before) * 1024, "weights": weights}))
     return 0
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError("no {} in /proc/self/status".format(field))
 
 
 if __name__ == "__main__":
