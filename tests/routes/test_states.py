@@ -124,13 +124,14 @@ def _check(route, out, record, steps):
 def _verified(route, out, record):
     from backends.builds import as_record
     from bench.verify import verify
-    runner = None
-    if route in ("coreai",):
-        import backends
+    import backends
+    backend, runner = backends.get(route), None
+    if not backend.runs_in_host:   # .pte / .aimodel: the route's own runtime, here in its env
 
         def runner(path, inputs, precision, steps=None):
-            backend = backends.get(route)
-            return backend.run_artifact_steps(path, as_record(record), inputs, steps, precision)
+            if steps:
+                return backend.run_artifact_steps(path, as_record(record), inputs, steps, precision)
+            return backend.run_artifact(path, as_record(record), inputs, precision)
     return verify(out, as_record(record), runner)
 
 
