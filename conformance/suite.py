@@ -2,7 +2,7 @@
 
 The suite is CNN-oriented, like the models this project converts. Left out, with the reason:
 - recurrent ops (lstm / gru / rnn; ~8,600 tests, hours here): the evaluator has LSTM only,
-  checked against PyTorch in tests/unit/test_recurrent.py;
+  checked against PyTorch in tests/unit/neuralnetwork/test_recurrent.py;
 - compression, quantization and ``constexpr_*`` ops (iOS16 constexpr, iOS17 quantization,
   iOS18 compression; ~6,100 tests), stateful models (iOS18 states: ``make_state`` needs
   Core ML) and iOS18 transformers (scaled dot-product attention);

@@ -139,7 +139,7 @@ def test_results_take_the_real_executorch_and_coreai_runtimes_and_refuse_fakes(t
 
 
 def test_the_report_puts_core_ai_cells_under_the_core_ml_columns():
-    from tests.unit.test_report import ok_row
+    from test_report import ok_row     # tests/unit/bench/test_report.py, beside this file
     linux = ok_row("coreai", {"runtime": None, "compile": {"not_measured": NEEDS_MACOS_27},
                               "compute_units": dict((u, {"not_measured": NEEDS_MACOS_27})
                                                     for u in ("CPU", "GPU", "NE"))})

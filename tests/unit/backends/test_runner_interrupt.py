@@ -13,7 +13,7 @@ import pytest
 
 from backends import runner
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("COREML_ROUTES_BUILD") or ROOT / "build")
 
 

@@ -13,7 +13,7 @@ import zoo
 from coreml_routes.checkpoint import load_state_arrays
 from bad_input import BadInput
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cli(*args, env=None):

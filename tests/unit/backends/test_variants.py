@@ -14,7 +14,7 @@ from backends import variants
 from bench import artifacts, report
 from bench.run import artifact_names
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cli(*args):

@@ -54,7 +54,7 @@ def test_fp16_failure_moves_down_and_cpu_only_when_none_passes():
 def test_readme_quotes_the_rules_as_written_in_code():
     from pathlib import Path
     from compare.rules import RULES
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     block = readme.split("<!-- compare-rules -->")[1].split("<!-- /compare-rules -->")[0]
     assert block.strip().splitlines() == ["{}. {}".format(i, r) for i, r in enumerate(RULES, 1)]
 

@@ -160,7 +160,7 @@ def test_the_mac_path_end_to_end_through_an_injected_runtime(build, tmp_path):
     """A whole bench run as on a Mac, Core ML replaced by a fake: every row says how Core ML
     was timed, and the fake's figures are refused at the door of results/."""
     from bench import results
-    from test_bench_macos import FAST, FakeRuntime, golden
+    from test_macos import FAST, FakeRuntime, golden
     runtime = FakeRuntime(golden())
     doc = run_bench(["pann_upsample"], ["v3"], str(build), str(tmp_path / "r"), repeat=1, warmup=0,
                     reference_repeat=1, host="mac", runtime=runtime, progress=False, write=False,

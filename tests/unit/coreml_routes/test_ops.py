@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch.nn as nn
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "models"))
 import planted  # noqa: E402 — the planted-fault models, as a user's file
 
