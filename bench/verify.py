@@ -176,8 +176,11 @@ def evaluate_case(folder, record, case, precision, runner=None):
     inputs, golden = case.inputs, case.outputs
     watcher = FirstNonFinite()
     path = os.path.join(folder, record["artifact"])
+    steps = builds.steps_of(record)
     try:
-        if runner is None:
+        if steps:   # a stateful model: every call, with one state, as verify runs it
+            outputs = StepRunner(runner, steps)(path, inputs, precision, trace=watcher)
+        elif runner is None:
             outputs = in_host(path, inputs, precision, trace=watcher)
         else:
             outputs = runner(path, inputs, precision)
