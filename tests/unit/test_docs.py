@@ -118,13 +118,8 @@ def test_cheap_quoted_commands_run(doc, line, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("command", sorted(
     cli.build_parser()._subparsers._group_actions[0].choices))
-def test_every_command_has_help(command, capsys, request):
+def test_every_command_has_help(command, capsys):
     """docs/cli.md says each command's --help prints its own help."""
-    if command == "convert":
-        request.applymarker(pytest.mark.xfail(
-            reason="convert --help raises ValueError: the '50 %' of the prune50 summary "
-                   "(backends/variants.py SUMMARIES) reaches argparse's %-formatting unescaped",
-            raises=ValueError, strict=False))
     with pytest.raises(SystemExit) as e:
         cli.build_parser().parse_args([command, "--help"])
     assert e.value.code == 0 and "usage: coreml-routes " + command in capsys.readouterr().out
