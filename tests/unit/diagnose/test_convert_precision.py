@@ -35,7 +35,7 @@ def test_compress_lists_no_precision_and_help_reads_per_route():
     done = subprocess.run(cli + ["--route", "coreai", "--model", "m", "--compress", "fp16"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
-    assert "invalid choice: 'fp16' (choose from 'fp16w', 'lin8', 'lut4', 'lut6', 'prune50')" \
+    assert "invalid choice: 'fp16' (choose from 'fp16w', 'lin8', 'lut4', 'lut6', 'lut4g16', 'lut6g16', 'prune50')" \
         in done.stderr
     text = subprocess.run(cli + ["--help"], cwd=ROOT, capture_output=True, text=True).stdout
     flat = " ".join(text.split())
