@@ -27,6 +27,12 @@ def _target_cell(row):
     return str(row.get("target"))
 
 
+def cast_only(row):
+    """An fp32-typed ML Program: Core ML runs it in float32 on the CPU and GPU and never on the
+    Neural Engine, so its fp16 figure says what a cast to float16 would do, not a device."""
+    return row.get("model_type") == "mlProgram" and row.get("precision") == "fp32"
+
+
 def cells(route, row):
     if row["status"] != "ok":
         status = row["status"] if row["status"] == "not applicable" else "failed ({})".format(row.get("stage"))
@@ -42,6 +48,8 @@ def cells(route, row):
         fp16_cell = "overflow: " + rules.fp16_problem(row)
     else:
         fp16_cell = "{} dB{}".format(_num(fp16.get("snr_db")), "" if fp16.get("within_tolerance") else " (low)")
+    if "not_measured" not in fp16 and cast_only(row):
+        fp16_cell += " if cast to fp16"
     return [route, runtime_cell(row), "ok, {}".format(verified), _target_cell(row),
             row.get("model_type"), " ".join(row.get("compute_units") or []),
             human_bytes(row.get("size_bytes") or 0), fp32, fp16_cell,
@@ -149,7 +157,10 @@ def markdown(doc):
     lines += ["{}. {}".format(i, rule) for i, rule in enumerate(doc["rules"], 1)]
     lines += ["", "\"As typed\": the reference evaluator runs the model as its file types it (an "
                   "fp16 ML Program in fp16, everything else in fp32, as Core ML's CPU does). "
-                  "\"fp16 (emulated)\": the evaluator's emulation of GPU / Neural Engine float16. "
+                  "\"fp16 (emulated)\": the evaluator's emulation of GPU / Neural Engine float16; "
+                  "for an fp32-typed ML Program (\"if cast to fp16\") what casting it to "
+                  "float16 would do: Core ML runs such a program in float32 on the CPU and GPU, "
+                  "never on the Neural Engine. "
                   "\"May run on\": Apple's typed-execution rules. Core ML itself is not measured "
                   "here (needs macOS)."]
     return "\n".join(lines) + "\n"

@@ -42,6 +42,10 @@ def register(subparsers):
                         "coremltools' default, then runs in float16 op by op); fp16: emulate GPU / "
                         "Neural Engine float16 (weights and every intermediate rounded to float16)")
     p.add_argument("--out", metavar="OUT.npz", help="save the outputs here")
+    p.add_argument("--steps", type=int, metavar="K",
+                   help="a stateful model (a KV cache, a streaming context): K successive calls "
+                        "with one state, from zeros; every array in --input carries a leading "
+                        "axis of K, one slice per call, and the outputs gain that axis")
     p.add_argument("--labels", metavar="FILE",
                    help="class names for classifier-like outputs (an output whose last axis has "
                         "as many entries as names): one name a line, or a CSV with a 'name' or "
@@ -58,13 +62,24 @@ def run(args) -> int:
     from coreml_routes import output_text
     out = checked_out_path(args.out) if args.out else None
     labels, labels_source = output_text.labels_for(getattr(args, "labels", None), args.model)
+    steps = getattr(args, "steps", None)
+    if steps is not None and steps < 1:
+        raise UserError("--steps must be at least 1, not {}".format(steps))
     backend = route_for_artifact(args.model)
     if backend is not None:
         inputs, outputs = run_in_route_env(backend, args)
     else:
         loaded = coreml_reference.load(args.model)   # its errors are BadInput: the user's file
-        inputs = as_declared_types(read_inputs(args.input, loaded), loaded, getattr(args, "verbose", False))
-        outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
+        inputs = read_inputs(args.input, loaded)
+        verbose = getattr(args, "verbose", False)
+        if steps:
+            state = coreml_reference.new_state(loaded)
+            outputs = stack_steps([coreml_reference.predict(
+                loaded, as_declared_types(call, loaded, verbose), precision=args.precision,
+                state=state) for call in steps_of_input(inputs, steps, args.input)])
+        else:
+            inputs = as_declared_types(inputs, loaded, verbose)
+            outputs = coreml_reference.predict(loaded, inputs, precision=args.precision)
     golden = golden_for(args.model, inputs)
     print("{} ({}):".format(args.model, "as typed" if args.precision == "fp32" else "fp16 emulated"))
     for name, value in outputs.items():
@@ -106,6 +121,21 @@ def route_for_artifact(path):
     return None
 
 
+def steps_of_input(inputs, steps, path):
+    """--input's arrays, one dict per call; a leading axis that is not --steps long is one
+    error line naming the array."""
+    from backends.builds import split_steps
+    try:
+        return split_steps(inputs, steps)
+    except ValueError as e:
+        raise UserError("--input {} with --steps {}: {}".format(path, steps, e))
+
+
+def stack_steps(per_call):
+    from backends.builds import stack_steps as stack
+    return stack(per_call)
+
+
 def run_in_route_env(backend, args):
     """(inputs, outputs) of ``args.model`` run by its route's runtime in that route's env."""
     from backends.artifact_run import ArtifactRunError, run_in_env
@@ -115,9 +145,12 @@ def run_in_route_env(backend, args):
         raise UserError("model file not found: {}".format(args.model))
     inputs = read_inputs(args.input, None, args.model)
     python = env_python(backend, provision=False)   # no env yet: one line saying `tox -e ...`
+    steps = getattr(args, "steps", None)
+    if steps:
+        steps_of_input(inputs, steps, args.input)   # the user's mistake, said here, not there
     try:
         outputs = run_in_env(python, backend.name, os.path.abspath(args.model), inputs,
-                             args.precision, env=child_env())
+                             args.precision, env=child_env(), steps=steps)
     except NotEmulated as e:
         raise UserError("--precision {} for {}: {}".format(args.precision, args.model, e))
     except ArtifactRunError as e:

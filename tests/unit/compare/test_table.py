@@ -40,3 +40,13 @@ def test_long_floats_are_printed_as_the_table_prints_them():
     assert tidy_numbers("iOS16 (spec 7), 1.5 s, v1.2.3") == "iOS16 (spec 7), 1.5 s, v1.2.3"
     d = doc(None, {"v9": dict(failed_row(), why_not="diverges: worst SNR 5.769641316527144 dB")})
     assert "SNR 5.8 dB" in render(d) and "5.769641316527144" not in markdown(d)
+
+
+def test_the_fp16_figure_of_an_fp32_program_says_it_is_a_cast():
+    from compare.table import cells
+    row = {"status": "ok", "verified": {"status": "matches"}, "fp32": {"snr_db": 120.0},
+           "fp16": {"snr_db": 40.0, "within_tolerance": True}, "model_type": "mlProgram",
+           "spec_version": 7, "target": "iOS16", "size_bytes": 10}
+    assert cells("v9+fp32", dict(row, precision="fp32"))[8] == "40.0 dB if cast to fp16"
+    assert cells("v9", dict(row, precision="fp16"))[8] == "40.0 dB"
+    assert cells("v4", dict(row, model_type="neuralNetwork", precision="fp32"))[8] == "40.0 dB"
