@@ -8,6 +8,9 @@ leaves out take the function's Python defaults, which are MIL's defaults.
     @register("relu")
     def relu(ctx, x):
         return np.maximum(x, 0)
+
+Both halves share this protocol, context first: an ML Program op is ``fn(ctx, **inputs)``,
+a NeuralNetwork layer ``fn(ctx, params, inputs)`` (neuralnetwork/layers/registry.py).
 """
 from __future__ import annotations
 

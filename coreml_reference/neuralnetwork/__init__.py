@@ -2,7 +2,7 @@
 
 The loop below knows no layer type: it checks the inputs against the model description,
 then runs the layers in spec order (the spec is already topologically sorted), looking each
-type up in ``layers.REGISTRY``. A layer function takes ``(params, inputs, ctx)`` and returns
+type up in ``layers.REGISTRY``. A layer function takes ``(ctx, params, inputs)`` and returns
 one array or a list of arrays, one per output blob.
 
 Every blob is float32, as in Core ML's NeuralNetwork runtime (even shapes and indices).
@@ -87,7 +87,7 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
             missing[0]), type_name, layer.name, base.model_path)
     ctx = base.for_layer(layer, type_name, cache)
     try:
-        result = function(getattr(layer, type_name), [blobs[name] for name in layer.input], ctx)
+        result = function(ctx, getattr(layer, type_name), [blobs[name] for name in layer.input])
     except InvalidModelError as e:   # from a shared kernel: name the layer
         raise e.at(type_name, layer.name, base.model_path) from None
     except (EvaluatorError, LoopSignal):

@@ -17,41 +17,41 @@ def activation_kind(name):
 
 
 @register("activation")
-def activation(p, inputs, ctx):
+def activation(ctx, p, inputs):
     kind = p.WhichOneof("NonlinearityType")
     function = ACTIVATIONS.get(kind)
     if function is None:
         raise ctx.unsupported("activation {}".format(kind))
-    return function(getattr(p, kind), inputs[0], ctx)
+    return function(ctx, getattr(p, kind), inputs[0])
 
 
 @activation_kind("ReLU")
-def relu(q, x, ctx):
+def relu(ctx, q, x):
     return np.maximum(x, 0)
 
 
 @activation_kind("leakyReLU")
-def leaky_relu(q, x, ctx):
+def leaky_relu(ctx, q, x):
     return np.where(x >= 0, x, np.float32(q.alpha) * x)
 
 
 @activation_kind("thresholdedReLU")
-def thresholded_relu(q, x, ctx):
+def thresholded_relu(ctx, q, x):
     return np.where(x >= q.alpha, x, 0)
 
 
 @activation_kind("tanh")
-def tanh(q, x, ctx):
+def tanh(ctx, q, x):
     return np.tanh(x)
 
 
 @activation_kind("scaledTanh")
-def scaled_tanh(q, x, ctx):
+def scaled_tanh(ctx, q, x):
     return np.float32(q.alpha) * np.tanh(np.float32(q.beta) * x)
 
 
 @activation_kind("sigmoid")
-def sigmoid(q, x, ctx):
+def sigmoid(ctx, q, x):
     return _sigmoid(x)
 
 
@@ -61,27 +61,27 @@ def _sigmoid(x):
 
 
 @activation_kind("sigmoidHard")
-def sigmoid_hard(q, x, ctx):
+def sigmoid_hard(ctx, q, x):
     return np.clip(np.float32(q.alpha) * x + np.float32(q.beta), 0, 1)
 
 
 @activation_kind("linear")
-def linear(q, x, ctx):
+def linear(ctx, q, x):
     return np.float32(q.alpha) * x + np.float32(q.beta)
 
 
 @activation_kind("ELU")
-def elu(q, x, ctx):
+def elu(ctx, q, x):
     return np.where(x >= 0, x, np.float32(q.alpha) * np.expm1(np.minimum(x, 0)))
 
 
 @activation_kind("softsign")
-def softsign(q, x, ctx):
+def softsign(ctx, q, x):
     return x / (1 + np.abs(x))
 
 
 @activation_kind("softplus")
-def softplus(q, x, ctx):
+def softplus(ctx, q, x):
     return np.logaddexp(np.float32(0), x)
 
 
@@ -95,13 +95,13 @@ def _per_channel(values, x, ctx, what):
 
 
 @activation_kind("PReLU")
-def prelu(q, x, ctx):
+def prelu(ctx, q, x):
     alpha = _per_channel(_params(q.alpha, ctx), x, ctx, "alpha")
     return np.where(x >= 0, x, alpha * x)
 
 
 @activation_kind("parametricSoftplus")
-def parametric_softplus(q, x, ctx):
+def parametric_softplus(ctx, q, x):
     alpha = _per_channel(_params(q.alpha, ctx), x, ctx, "alpha")
     beta = _per_channel(_params(q.beta, ctx), x, ctx, "beta")
     return alpha * np.logaddexp(np.float32(0), beta * x)
@@ -125,12 +125,12 @@ def erf(x):
 
 
 @register("erf")
-def erf_layer(p, inputs, ctx):
+def erf_layer(ctx, p, inputs):
     return erf(inputs[0])
 
 
 @register("gelu")
-def gelu(p, inputs, ctx):
+def gelu(ctx, p, inputs):
     x = inputs[0]
     if p.mode == 0:     # EXACT
         return 0.5 * x * (1.0 + erf(x / np.float32(np.sqrt(2.0))))
@@ -140,6 +140,6 @@ def gelu(p, inputs, ctx):
 
 
 @register("clampedReLU")
-def clamped_relu(p, inputs, ctx):
+def clamped_relu(ctx, p, inputs):
     x = inputs[0]
     return np.minimum(np.float32(p.beta), np.where(x >= 0, x, np.float32(p.alpha) * x))

@@ -8,7 +8,7 @@ from coreml_reference.neuralnetwork.layers.registry import register
 
 
 @register("loadConstant")
-def load_constant(p, inputs, ctx):
+def load_constant(ctx, p, inputs):
     shape = [int(d) for d in p.shape]
     if len(shape) != 3:
         raise ctx.shape_error("shape must be [C, H, W], got {}".format(shape))
@@ -16,32 +16,32 @@ def load_constant(p, inputs, ctx):
 
 
 @register("loadConstantND")
-def load_constant_nd(p, inputs, ctx):
+def load_constant_nd(ctx, p, inputs):
     return ctx.weights(p.data, [int(d) for d in p.shape], "data")
 
 
 @register("fillLike")
-def fill_like(p, inputs, ctx):
+def fill_like(ctx, p, inputs):
     return np.full(inputs[0].shape, p.value, dtype=np.float32)
 
 
 @register("fillStatic")
-def fill_static(p, inputs, ctx):
+def fill_static(ctx, p, inputs):
     return np.full([int(d) for d in p.targetShape], p.value, dtype=np.float32)
 
 
 @register("fillDynamic")
-def fill_dynamic(p, inputs, ctx):
+def fill_dynamic(ctx, p, inputs):
     return np.full([int(d) for d in inputs[0].reshape(-1)], p.value, dtype=np.float32)
 
 
 @register("rangeStatic")
-def range_static(p, inputs, ctx):
+def range_static(ctx, p, inputs):
     return _range(p.startValue, p.endValue, p.stepSizeValue, ctx)
 
 
 @register("rangeDynamic")
-def range_dynamic(p, inputs, ctx):
+def range_dynamic(ctx, p, inputs):
     end = float(inputs[0].reshape(-1)[0])
     start = float(inputs[1].reshape(-1)[0]) if len(inputs) > 1 else p.startValue
     step = float(inputs[2].reshape(-1)[0]) if len(inputs) > 2 else p.stepSizeValue
@@ -55,5 +55,5 @@ def _range(start, end, step, ctx):
 
 
 @register("getShape")
-def get_shape(p, inputs, ctx):
+def get_shape(ctx, p, inputs):
     return np.asarray(inputs[0].shape, dtype=np.float32)

@@ -17,7 +17,7 @@ def _truth(ctx, x, what):
 
 
 @register("branch")
-def branch(p, inputs, ctx):
+def branch(ctx, p, inputs):
     """ifBranch when the scalar condition is non-zero, else elseBranch (if any)."""
     if _truth(ctx, inputs[0], "the branch condition"):
         ctx.run_network(p.ifBranch)
@@ -27,7 +27,7 @@ def branch(p, inputs, ctx):
 
 
 @register("loop")
-def loop(p, inputs, ctx):
+def loop(ctx, p, inputs):
     """for / while loop, as the proto defines it:
     - no condition network: run the body ``limit`` times;
     - a condition network and no limit: while conditionVar is true;
@@ -65,10 +65,10 @@ def loop(p, inputs, ctx):
 
 
 @register("loopBreak")
-def loop_break(p, inputs, ctx):
+def loop_break(ctx, p, inputs):
     raise LoopBreak()
 
 
 @register("loopContinue")
-def loop_continue(p, inputs, ctx):
+def loop_continue(ctx, p, inputs):
     raise LoopContinue()

@@ -14,7 +14,7 @@ from coreml_reference.neuralnetwork.layers.registry import (pair, register, requ
 
 
 @register("convolution")
-def convolution(p, inputs, ctx):
+def convolution(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 4, ctx)
     kernel, strides, dilations = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
@@ -94,7 +94,7 @@ def custom_padding_3d(p):
 
 
 @register("convolution3d")
-def convolution3d(p, inputs, ctx):
+def convolution3d(ctx, p, inputs):
     x = inputs[0]
     if x.ndim != 5:
         raise ctx.shape_error("input must have rank 5 [N, C, D, H, W], got shape {}".format(

@@ -51,7 +51,7 @@ def _legacy_inputs(arrays, ctx, patterns):
 
 
 @register("add")
-def add(p, inputs, ctx):
+def add(ctx, p, inputs):
     if len(inputs) == 1:
         return inputs[0] + np.float32(p.alpha)
     broadcast_shape([a.shape for a in inputs], ctx)
@@ -59,7 +59,7 @@ def add(p, inputs, ctx):
 
 
 @register("multiply")
-def multiply(p, inputs, ctx):
+def multiply(ctx, p, inputs):
     if len(inputs) == 1:
         return inputs[0] * np.float32(p.alpha)
     broadcast_shape([a.shape for a in inputs], ctx)
@@ -67,25 +67,25 @@ def multiply(p, inputs, ctx):
 
 
 @register("average")
-def average(p, inputs, ctx):
+def average(ctx, p, inputs):
     arrays = _legacy_inputs(inputs, ctx, _ADD_PATTERNS)
     return fold(np.add, arrays) / np.float32(len(arrays))
 
 
 @register("max")
-def maximum(p, inputs, ctx):
+def maximum(ctx, p, inputs):
     arrays = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
     return fold(np.maximum, arrays)
 
 
 @register("min")
-def minimum(p, inputs, ctx):
+def minimum(ctx, p, inputs):
     arrays = _legacy_inputs(inputs, ctx, _MAXMIN_PATTERNS)
     return fold(np.minimum, arrays)
 
 
 @register("dot")
-def dot(p, inputs, ctx):
+def dot(ctx, p, inputs):
     """[..., C, 1, 1] . [..., C, 1, 1] -> [..., 1, 1, 1] (cosine similarity if asked)."""
     a, b = inputs
     require_rank(a, 3, ctx)
@@ -113,7 +113,7 @@ def _chw_param(values, shape, x, ctx, what):
 
 
 @register("scale")
-def scale(p, inputs, ctx):
+def scale(ctx, p, inputs):
     x = inputs[0]
     shape = list(p.shapeScale) or [1]
     out = x * _chw_param(ctx.weights(p.scale, shape, "scale"), shape, x, ctx, "scale")
@@ -124,7 +124,7 @@ def scale(p, inputs, ctx):
 
 
 @register("bias")
-def bias(p, inputs, ctx):
+def bias(ctx, p, inputs):
     x = inputs[0]
     shape = list(p.shape) or [1]
     return x + _chw_param(ctx.weights(p.bias, shape, "bias"), shape, x, ctx, "bias")
@@ -133,7 +133,7 @@ def bias(p, inputs, ctx):
 # --- numpy-broadcasting binary layers ----------------------------------------------------
 
 def _broadcasting(function):
-    def layer(p, inputs, ctx):
+    def layer(ctx, p, inputs):
         if len(inputs) != 2:
             raise ctx.shape_error("needs 2 inputs, got {}".format(len(inputs)))
         a, b = inputs
@@ -159,7 +159,7 @@ for _name, _function in _BINARY.items():
 
 def _comparison(function):
     """Two inputs, or one input against the layer's alpha; output 1.0 / 0.0."""
-    def layer(p, inputs, ctx):
+    def layer(ctx, p, inputs):
         if len(inputs) == 1:
             return function(inputs[0], np.float32(p.alpha)).astype(np.float32)
         a, b = inputs
@@ -175,7 +175,7 @@ for _name, _function in {"equal": np.equal, "notEqual": np.not_equal, "lessThan"
 
 
 def _logical(function):
-    def layer(p, inputs, ctx):
+    def layer(ctx, p, inputs):
         if len(inputs) != 2:
             raise ctx.shape_error("needs 2 inputs, got {}".format(len(inputs)))
         broadcast_shape([inputs[0].shape, inputs[1].shape], ctx)
@@ -189,12 +189,12 @@ for _name, _function in {"logicalAnd": np.logical_and, "logicalOr": np.logical_o
 
 
 @register("logicalNot")
-def logical_not(p, inputs, ctx):
+def logical_not(ctx, p, inputs):
     return (inputs[0] == 0).astype(np.float32)
 
 
 @register("whereBroadcastable")
-def where(p, inputs, ctx):
+def where(ctx, p, inputs):
     condition, a, b = inputs
     broadcast_shape([condition.shape, a.shape, b.shape], ctx)
     return np.where(condition != 0, a, b)

@@ -18,14 +18,14 @@ def _indices(values, size, ctx):
 
 
 @register("gather")
-def gather(p, inputs, ctx):
+def gather(ctx, p, inputs):
     data, indices = inputs
     axis = normalize_axis(p.axis, data.ndim, ctx)
     return np.take(data, _indices(indices, data.shape[axis], ctx), axis=axis)
 
 
 @register("gatherAlongAxis")
-def gather_along_axis(p, inputs, ctx):
+def gather_along_axis(ctx, p, inputs):
     data, indices = inputs
     axis = normalize_axis(p.axis, data.ndim, ctx)
     if indices.ndim != data.ndim:
@@ -35,7 +35,7 @@ def gather_along_axis(p, inputs, ctx):
 
 
 @register("gatherND")
-def gather_nd(p, inputs, ctx):
+def gather_nd(ctx, p, inputs):
     data, indices = inputs
     k = indices.shape[-1]
     if k > data.ndim:
@@ -46,7 +46,7 @@ def gather_nd(p, inputs, ctx):
 
 
 @register("slice")
-def slice_old(p, inputs, ctx):
+def slice_old(ctx, p, inputs):
     x = inputs[0]
     axis = {0: -3, 1: -2, 2: -1}[p.axis]
     require_rank(x, -axis, ctx)
@@ -76,13 +76,13 @@ def _strided_slice(x, begin, end, strides, begin_mask, end_mask, squeeze_mask, c
 
 
 @register("sliceStatic")
-def slice_static(p, inputs, ctx):
+def slice_static(ctx, p, inputs):
     return _strided_slice(inputs[0], list(p.beginIds), list(p.endIds), list(p.strides),
                           list(p.beginMasks), list(p.endMasks), list(p.squeezeMasks), ctx)
 
 
 @register("sliceDynamic")
-def slice_dynamic(p, inputs, ctx):
+def slice_dynamic(ctx, p, inputs):
     """Inputs 2..7 override beginIds, endIds, strides, beginMasks, endMasks, squeezeMasks."""
     x = inputs[0]
     dynamic = [[int(v) for v in t.reshape(-1)] for t in inputs[1:]]
@@ -95,7 +95,7 @@ def slice_dynamic(p, inputs, ctx):
 
 
 @register("sliceBySize")
-def slice_by_size(p, inputs, ctx):
+def slice_by_size(ctx, p, inputs):
     x, begin = inputs
     axis = normalize_axis(p.axis, x.ndim, ctx)
     start = int(begin.reshape(-1)[0])
@@ -113,17 +113,17 @@ def _arg(function, p, x, ctx):
 
 
 @register("argMax")
-def arg_max(p, inputs, ctx):
+def arg_max(ctx, p, inputs):
     return _arg(np.argmax, p, inputs[0], ctx)
 
 
 @register("argMin")
-def arg_min(p, inputs, ctx):
+def arg_min(ctx, p, inputs):
     return _arg(np.argmin, p, inputs[0], ctx)
 
 
 @register("topK")
-def top_k(p, inputs, ctx):
+def top_k(ctx, p, inputs):
     x = inputs[0]
     axis = normalize_axis(p.axis, x.ndim, ctx)
     k = int(inputs[1].reshape(-1)[0]) if len(inputs) > 1 else int(p.K)
@@ -135,7 +135,7 @@ def top_k(p, inputs, ctx):
 
 
 @register("oneHot")
-def one_hot(p, inputs, ctx):
+def one_hot(ctx, p, inputs):
     indices = inputs[0]
     # A second input, when given, holds the vector size.
     depth = int(np.asarray(inputs[1]).reshape(-1)[0]) if len(inputs) > 1 else int(p.oneHotVectorSize)
@@ -144,7 +144,7 @@ def one_hot(p, inputs, ctx):
 
 
 @register("slidingWindows")
-def sliding_windows(p, inputs, ctx):
+def sliding_windows(ctx, p, inputs):
     x = inputs[0]
     axis = normalize_axis(p.axis, x.ndim, ctx)
     size, step = int(p.windowSize), int(p.step or 1)
@@ -168,14 +168,14 @@ def _scatter_mode(p, ctx):
 
 
 @register("scatter")
-def scatter(p, inputs, ctx):
+def scatter(ctx, p, inputs):
     data, indices, updates = inputs
     axis = normalize_axis(p.axis, data.ndim, ctx)
     return kernels.scatter(data, indices, updates, axis, _scatter_mode(p, ctx))
 
 
 @register("scatterAlongAxis")
-def scatter_along_axis(p, inputs, ctx):
+def scatter_along_axis(ctx, p, inputs):
     data, indices, updates = inputs
     axis = normalize_axis(p.axis, data.ndim, ctx)
     if indices.shape != updates.shape or indices.ndim != data.ndim:
@@ -185,38 +185,38 @@ def scatter_along_axis(p, inputs, ctx):
 
 
 @register("scatterND")
-def scatter_nd(p, inputs, ctx):
+def scatter_nd(ctx, p, inputs):
     data, indices, updates = inputs
     return kernels.scatter_nd(data, indices, updates, _scatter_mode(p, ctx))
 
 
 @register("lowerTriangular")
-def lower_triangular(p, inputs, ctx):
+def lower_triangular(ctx, p, inputs):
     """Keep j - i <= k (k > 0: diagonals above the main one too)."""
     require_rank(inputs[0], 2, ctx)
     return np.tril(inputs[0], int(p.k))
 
 
 @register("upperTriangular")
-def upper_triangular(p, inputs, ctx):
+def upper_triangular(ctx, p, inputs):
     require_rank(inputs[0], 2, ctx)
     return np.triu(inputs[0], int(p.k))
 
 
 @register("matrixBandPart")
-def matrix_band_part(p, inputs, ctx):
+def matrix_band_part(ctx, p, inputs):
     require_rank(inputs[0], 2, ctx)
     return kernels.band_part(inputs[0], int(p.numLower), int(p.numUpper))
 
 
 @register("argSort")
-def arg_sort(p, inputs, ctx):
+def arg_sort(ctx, p, inputs):
     x = inputs[0]
     axis = normalize_axis(p.axis, x.ndim, ctx)
     return np.argsort(-x if p.descending else x, axis=axis, kind="stable").astype(np.float32)
 
 
 @register("whereNonZero")
-def where_non_zero(p, inputs, ctx):
+def where_non_zero(ctx, p, inputs):
     """[N, rank]: the coordinates of the N non-zero elements, in row-major order."""
     return np.argwhere(inputs[0] != 0).astype(np.float32)

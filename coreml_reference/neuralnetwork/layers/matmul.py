@@ -8,7 +8,7 @@ from coreml_reference.neuralnetwork.layers.registry import broadcast_shape, regi
 
 
 @register("innerProduct")
-def inner_product(p, inputs, ctx):
+def inner_product(ctx, p, inputs):
     """W [C_out, C_in]; how each input rank folds into a matrix follows the proto's table."""
     x = inputs[0]
     c_in, c_out = int(p.inputChannels), int(p.outputChannels)
@@ -35,7 +35,7 @@ def inner_product(p, inputs, ctx):
 
 
 @register("batchedMatmul")
-def batched_matmul(p, inputs, ctx):
+def batched_matmul(ctx, p, inputs):
     if len(inputs) == 1:
         return _matmul_weights(p, inputs[0], ctx)
     a, b = inputs
@@ -80,7 +80,7 @@ def dynamic_int8(x):
 
 
 @register("embedding")
-def embedding(p, inputs, ctx):
+def embedding(ctx, p, inputs):
     """Indices [..., 1, 1, 1] -> vectors [..., C_out, 1, 1]; W [C_out, inputDim]."""
     x = inputs[0]
     if x.ndim not in (4, 5) or x.shape[-3:] != (1, 1, 1):
@@ -94,7 +94,7 @@ def embedding(p, inputs, ctx):
 
 
 @register("embeddingND")
-def embedding_nd(p, inputs, ctx):
+def embedding_nd(ctx, p, inputs):
     """Indices [..., 1] -> [..., embeddingSize]; W [embeddingSize, vocabSize]."""
     x = inputs[0]
     if x.ndim < 2 or x.shape[-1] != 1:

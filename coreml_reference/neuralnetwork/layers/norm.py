@@ -9,7 +9,7 @@ from coreml_reference.neuralnetwork.layers.registry import (normalize_axis, regi
 
 
 @register("batchnorm")
-def batchnorm(p, inputs, ctx):
+def batchnorm(ctx, p, inputs):
     """Per channel (axis -3): gamma * (x - mean) / sqrt(var + eps) + beta."""
     x = inputs[0]
     require_rank(x, 3, ctx)
@@ -38,7 +38,7 @@ def batchnorm(p, inputs, ctx):
 
 
 @register("mvn")
-def mvn(p, inputs, ctx):
+def mvn(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     axes = (-3, -2, -1) if p.acrossChannels else (-2, -1)
@@ -50,7 +50,7 @@ def mvn(p, inputs, ctx):
 
 
 @register("layerNormalization")
-def layer_normalization(p, inputs, ctx):
+def layer_normalization(ctx, p, inputs):
     x = inputs[0]
     shape = tuple(int(d) for d in p.normalizedShape)
     if not shape or x.shape[-len(shape):] != shape:
@@ -65,7 +65,7 @@ def layer_normalization(p, inputs, ctx):
 
 
 @register("l2normalize")
-def l2normalize(p, inputs, ctx):
+def l2normalize(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     eps = p.epsilon or 1e-6
@@ -73,7 +73,7 @@ def l2normalize(p, inputs, ctx):
 
 
 @register("lrn")
-def lrn(p, inputs, ctx):
+def lrn(ctx, p, inputs):
     """Across-channel LRN over a localSize window centred on each channel."""
     x = inputs[0]
     require_rank(x, 3, ctx)
@@ -95,12 +95,12 @@ def _softmax(x, axis):
 
 
 @register("softmax")
-def softmax(p, inputs, ctx):
+def softmax(ctx, p, inputs):
     require_rank(inputs[0], 3, ctx)
     return _softmax(inputs[0], -3)
 
 
 @register("softmaxND")
-def softmax_nd(p, inputs, ctx):
+def softmax_nd(ctx, p, inputs):
     x = inputs[0]
     return _softmax(x, normalize_axis(p.axis, x.ndim, ctx))

@@ -10,7 +10,7 @@ from coreml_reference.neuralnetwork.layers.registry import register, require_ran
 
 
 @register("padding")
-def padding(p, inputs, ctx):
+def padding(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 2, ctx)
     (top, bottom), (left, right) = border_amounts(p.paddingAmounts)
@@ -31,7 +31,7 @@ def padding(p, inputs, ctx):
 
 
 @register("constantPad")
-def constant_pad(p, inputs, ctx):
+def constant_pad(ctx, p, inputs):
     x = inputs[0]
     amounts = ([int(v) for v in inputs[1].reshape(-1)] if len(inputs) > 1
                else [int(v) for v in p.padAmounts])
@@ -46,7 +46,7 @@ def constant_pad(p, inputs, ctx):
 
 
 @register("crop")
-def crop(p, inputs, ctx):
+def crop(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     h, w = x.shape[-2:]

@@ -17,7 +17,7 @@ MODES = {0: "max", 1: "avg", 2: "l2"}
 
 
 @register("pooling")
-def pooling(p, inputs, ctx):
+def pooling(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 4, ctx)
     lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
@@ -53,7 +53,7 @@ def _rank5(x, ctx):
 
 
 @register("pooling3d")
-def pooling3d(p, inputs, ctx):
+def pooling3d(ctx, p, inputs):
     x = inputs[0]
     _rank5(x, ctx)
     mode = MODES.get(p.type)
@@ -71,7 +71,7 @@ def pooling3d(p, inputs, ctx):
 
 
 @register("globalPooling3d")
-def global_pooling3d(p, inputs, ctx):
+def global_pooling3d(ctx, p, inputs):
     x = inputs[0]
     _rank5(x, ctx)
     if p.type == 0:

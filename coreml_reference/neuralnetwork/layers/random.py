@@ -41,7 +41,7 @@ def _bernoulli(p, rng, shape):
 def _register(name, draw):
     for kind in ("Static", "Like", "Dynamic"):
         register("random{}{}".format(name, kind))(
-            lambda p, inputs, ctx, kind=kind: draw(p, _rng(p), _shape(kind, p, inputs, ctx)))
+            lambda ctx, p, inputs, kind=kind: draw(p, _rng(p), _shape(kind, p, inputs, ctx)))
 
 
 for _name, _draw in (("Normal", _normal), ("Uniform", _uniform), ("Bernoulli", _bernoulli)):
@@ -49,7 +49,7 @@ for _name, _draw in (("Normal", _normal), ("Uniform", _uniform), ("Bernoulli", _
 
 
 @register("categoricalDistribution")
-def categorical_distribution(p, inputs, ctx):
+def categorical_distribution(ctx, p, inputs):
     """[..., K] probabilities (or logits, divided by the temperature) -> [..., numSamples]
     sampled class indices."""
     x = inputs[0].astype(np.float64)

@@ -12,7 +12,7 @@ _GATES = (("i", "inputGate"), ("f", "forgetGate"), ("z", "blockInput"), ("o", "o
 
 
 @register("uniDirectionalLSTM")
-def uni_directional_lstm(p, inputs, ctx):
+def uni_directional_lstm(ctx, p, inputs):
     x = inputs[0]
     n_in, hidden = int(p.inputVectorSize), int(p.outputVectorSize)
     if x.ndim != 5 or x.shape[2] != n_in:

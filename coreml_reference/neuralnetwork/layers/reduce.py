@@ -24,7 +24,7 @@ REDUCERS = {
 
 
 def _nd_reducer(function):
-    def layer(p, inputs, ctx):
+    def layer(ctx, p, inputs):
         x = inputs[0]
         if p.reduceAll or not len(p.axes):
             axes = tuple(range(x.ndim))
@@ -47,7 +47,7 @@ SUM, AVG, PROD, LOGSUM, SUMSQUARE, L1, L2, MAX, MIN, ARGMAX = range(10)
 
 
 @register("reduce")
-def reduce(p, inputs, ctx):
+def reduce(ctx, p, inputs):
     x = inputs[0]
     axes = _AXES[p.axis]
     require_rank(x, len(axes), ctx)
@@ -67,7 +67,7 @@ def reduce(p, inputs, ctx):
 
 
 @register("cumSum")
-def cum_sum(p, inputs, ctx):
+def cum_sum(ctx, p, inputs):
     x = inputs[0]
     # A second input, when given, holds the axis.
     axis = int(np.asarray(inputs[1]).reshape(-1)[0]) if len(inputs) > 1 else int(p.axis)

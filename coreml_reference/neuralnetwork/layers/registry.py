@@ -1,4 +1,9 @@
-"""Layer type name -> function, and the shape rules several families share."""
+"""Layer type name -> function, and the shape rules several families share.
+
+Both halves share one protocol, context first: a layer is ``fn(ctx, params, inputs)`` (the
+layer's proto message, its input arrays in order), as an ML Program op is ``fn(ctx, **inputs)``
+(mlprogram/registry.py); an activation kind is ``fn(ctx, params, x)``.
+"""
 from __future__ import annotations
 
 from typing import Callable, Dict, Sequence, Tuple

@@ -11,7 +11,7 @@ DEFAULT, ALIGN_CORNERS_TRUE, ALIGN_CORNERS_FALSE = 0, 1, 2
 
 
 @register("upsample")
-def upsample(p, inputs, ctx):
+def upsample(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     h, w = x.shape[-2:]
@@ -44,7 +44,7 @@ def _upsample_grid(size_in, size_out, mode):
 
 
 @register("resizeBilinear")
-def resize_bilinear(p, inputs, ctx):
+def resize_bilinear(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     oh, ow = (int(v) for v in (list(p.targetSize) or [1, 1]))
@@ -90,7 +90,7 @@ _CROP_SAMPLING = {0: "STRICT_ALIGN_CORNERS", 1: "ALIGN_CORNERS", 2: "DEFAULT", 3
 
 
 @register("cropResize")
-def crop_resize(p, inputs, ctx):
+def crop_resize(ctx, p, inputs):
     """[1, B, C, H, W] image blob and [N, 1, 4 or 5, 1, 1] boxes -> [N, B (or 1), C, h, w];
     the crop and bilinear sampling are the shared kernel's (the MIL crop_resize op's)."""
     x, roi = inputs[0], inputs[1]

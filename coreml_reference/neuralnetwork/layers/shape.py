@@ -12,7 +12,7 @@ from coreml_reference.neuralnetwork.layers.registry import (broadcast_shape, nor
 
 
 @register("transpose")
-def transpose(p, inputs, ctx):
+def transpose(ctx, p, inputs):
     x = inputs[0]
     axes = [int(a) for a in p.axes]
     if sorted(axes) != list(range(x.ndim)):
@@ -22,7 +22,7 @@ def transpose(p, inputs, ctx):
 
 
 @register("permute")
-def permute(p, inputs, ctx):
+def permute(ctx, p, inputs):
     """Rank 5 [Seq, B, C, H, W]: permutes (Seq, C, H, W) and keeps B at axis 1."""
     x = inputs[0]
     if x.ndim != 5:
@@ -37,7 +37,7 @@ def permute(p, inputs, ctx):
 
 
 @register("expandDims")
-def expand_dims(p, inputs, ctx):
+def expand_dims(ctx, p, inputs):
     x = inputs[0]
     rank = x.ndim + len(p.axes)
     axes = sorted(normalize_axis(int(a), rank, ctx) for a in p.axes)
@@ -54,7 +54,7 @@ def _insert_ones(shape, axes):
 
 
 @register("squeeze")
-def squeeze(p, inputs, ctx):
+def squeeze(ctx, p, inputs):
     x = inputs[0]
     if p.squeezeAll:
         shape = tuple(d for d in x.shape if d != 1)
@@ -79,22 +79,22 @@ def _reshaped(x, shape, ctx):
 
 
 @register("reshapeStatic")
-def reshape_static(p, inputs, ctx):
+def reshape_static(ctx, p, inputs):
     return _reshaped(inputs[0], p.targetShape, ctx)
 
 
 @register("reshapeLike")
-def reshape_like(p, inputs, ctx):
+def reshape_like(ctx, p, inputs):
     return _reshaped(inputs[0], inputs[1].shape, ctx)
 
 
 @register("reshapeDynamic")
-def reshape_dynamic(p, inputs, ctx):
+def reshape_dynamic(ctx, p, inputs):
     return _reshaped(inputs[0], inputs[1].reshape(-1).astype(np.int64), ctx)
 
 
 @register("rankPreservingReshape")
-def rank_preserving_reshape(p, inputs, ctx):
+def rank_preserving_reshape(ctx, p, inputs):
     x = inputs[0]
     target = [int(d) for d in p.targetShape]
     if len(target) != x.ndim:
@@ -104,7 +104,7 @@ def rank_preserving_reshape(p, inputs, ctx):
 
 
 @register("reshape")
-def reshape(p, inputs, ctx):
+def reshape(ctx, p, inputs):
     """Old rank-5 reshape; CHANNEL_LAST flattens and refills in [H, W, C] order."""
     x = inputs[0]
     if x.ndim != 5:
@@ -123,7 +123,7 @@ def reshape(p, inputs, ctx):
 
 
 @register("flatten")
-def flatten(p, inputs, ctx):
+def flatten(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     if p.mode == 1:     # CHANNEL_LAST: [..., H, W, C] order
@@ -132,7 +132,7 @@ def flatten(p, inputs, ctx):
 
 
 @register("flattenTo2D")
-def flatten_to_2d(p, inputs, ctx):
+def flatten_to_2d(ctx, p, inputs):
     x = inputs[0]
     axis = p.axis + x.ndim if p.axis < 0 else p.axis
     if not 0 <= axis <= x.ndim:
@@ -153,14 +153,14 @@ def _concat(arrays, axis, ctx):
 
 
 @register("concat")
-def concat(p, inputs, ctx):
+def concat(ctx, p, inputs):
     for x in inputs:
         require_rank(x, 5 if p.sequenceConcat else 3, ctx)
     return _concat(inputs, -5 if p.sequenceConcat else -3, ctx)
 
 
 @register("concatND")
-def concat_nd(p, inputs, ctx):
+def concat_nd(ctx, p, inputs):
     if p.interleave:
         shapes = {x.shape for x in inputs}
         if len(shapes) != 1:
@@ -175,7 +175,7 @@ def concat_nd(p, inputs, ctx):
 
 
 @register("split")
-def split(p, inputs, ctx):
+def split(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     n = ctx.n_outputs
@@ -185,7 +185,7 @@ def split(p, inputs, ctx):
 
 
 @register("splitND")
-def split_nd(p, inputs, ctx):
+def split_nd(ctx, p, inputs):
     x = inputs[0]
     axis = normalize_axis(p.axis, x.ndim, ctx)
     if len(p.splitSizes):
@@ -201,7 +201,7 @@ def split_nd(p, inputs, ctx):
 
 
 @register("tile")
-def tile(p, inputs, ctx):
+def tile(ctx, p, inputs):
     x = inputs[0]
     reps = ([int(r) for r in inputs[1].reshape(-1)] if len(inputs) > 1 else [int(r) for r in p.reps])
     if not 1 <= len(reps) <= x.ndim:
@@ -210,14 +210,14 @@ def tile(p, inputs, ctx):
 
 
 @register("stack")
-def stack(p, inputs, ctx):
+def stack(ctx, p, inputs):
     if len({x.shape for x in inputs}) != 1:
         raise ctx.shape_error("cannot stack {}".format([shape_list(x.shape) for x in inputs]))
     return np.stack(inputs, axis=normalize_axis(p.axis, inputs[0].ndim + 1, ctx))
 
 
 @register("reverse")
-def reverse(p, inputs, ctx):
+def reverse(ctx, p, inputs):
     x = inputs[0]
     flags = list(p.reverseDim)
     if len(flags) != x.ndim:
@@ -227,7 +227,7 @@ def reverse(p, inputs, ctx):
 
 
 @register("reverseSeq")
-def reverse_seq(p, inputs, ctx):
+def reverse_seq(ctx, p, inputs):
     x, lengths = inputs
     try:
         return kernels.reverse_sequence(x, lengths, normalize_axis(p.sequenceAxis, x.ndim, ctx),
@@ -237,14 +237,14 @@ def reverse_seq(p, inputs, ctx):
 
 
 @register("sequenceRepeat")
-def sequence_repeat(p, inputs, ctx):
+def sequence_repeat(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 5, ctx)
     return np.concatenate([x] * int(p.nRepetitions or 1), axis=-5)
 
 
 @register("reorganizeData")
-def reorganize_data(p, inputs, ctx):
+def reorganize_data(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 3, ctx)
     b = int(p.blockSize)
@@ -272,20 +272,20 @@ def _broadcast_to(x, shape, ctx):
 
 
 @register("broadcastToStatic")
-def broadcast_to_static(p, inputs, ctx):
+def broadcast_to_static(ctx, p, inputs):
     return _broadcast_to(inputs[0], p.targetShape, ctx)
 
 
 @register("broadcastToLike")
-def broadcast_to_like(p, inputs, ctx):
+def broadcast_to_like(ctx, p, inputs):
     return _broadcast_to(inputs[0], inputs[1].shape, ctx)
 
 
 @register("broadcastToDynamic")
-def broadcast_to_dynamic(p, inputs, ctx):
+def broadcast_to_dynamic(ctx, p, inputs):
     return _broadcast_to(inputs[0], inputs[1].reshape(-1).astype(np.int64), ctx)
 
 
 @register("copy")
-def copy(p, inputs, ctx):
+def copy(ctx, p, inputs):
     return inputs[0].copy()

@@ -10,7 +10,7 @@ SQRT, RSQRT, INVERSE, POWER, EXP, LOG, ABS, THRESHOLD = range(8)
 
 
 @register("unary")
-def unary(p, inputs, ctx):
+def unary(ctx, p, inputs):
     x = inputs[0]
     scale = np.float32(p.scale or 1.0)        # proto: unset / 0 means 1
     if scale != 1 or p.shift:
@@ -46,7 +46,7 @@ def _power(x, alpha):
 
 
 @register("clip")
-def clip(p, inputs, ctx):
+def clip(ctx, p, inputs):
     return np.minimum(np.maximum(inputs[0], np.float32(p.minVal)), np.float32(p.maxVal))
 
 
@@ -64,7 +64,7 @@ _FUNCTIONS = {
 
 
 def _elementwise(function):
-    def layer(p, inputs, ctx):
+    def layer(ctx, p, inputs):
         return function(inputs[0])
     return layer
 

@@ -79,7 +79,7 @@ def test_unsupported_layer_names_type_layer_and_file(tmp_path):
 def test_unexpected_exception_is_wrapped_with_layer(monkeypatch):
     from coreml_reference.neuralnetwork import layers
 
-    def broken(p, inputs, ctx):
+    def broken(ctx, p, inputs):
         raise RuntimeError("boom")
     monkeypatch.setitem(layers.REGISTRY, "activation", broken)
     with pytest.raises(LayerError, match="activation layer 'relu'.*boom"):
@@ -129,4 +129,4 @@ def test_unsupported_parameter_names_layer_and_what():
 def test_layer_registry_refuses_a_duplicate_name():
     from coreml_reference.neuralnetwork.layers.registry import register
     with pytest.raises(ValueError, match="'convolution' registered twice"):
-        register("convolution")(lambda p, inputs, ctx: None)
+        register("convolution")(lambda ctx, p, inputs: None)
