@@ -16,9 +16,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from coreml_reference.dtypes import ARRAY_DTYPES
 from coreml_reference.errors import InputError, ModelFileError
-
-_ARRAY_DTYPES = {65552: np.float16, 65568: np.float32, 65600: np.float64, 131104: np.int32}
 
 
 class State(object):
@@ -70,7 +69,7 @@ def declared_states(spec):
         if wrapped.WhichOneof("Type") != "arrayType":
             raise ModelFileError("state {!r} wraps no array type".format(feature.name))
         array = wrapped.arrayType
-        dtype = _ARRAY_DTYPES.get(array.dataType)
+        dtype = ARRAY_DTYPES.get(array.dataType)
         if dtype is None:
             raise ModelFileError("state {!r} has array data type {}, which no Core ML state "
                                  "takes".format(feature.name, array.dataType))

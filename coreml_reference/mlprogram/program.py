@@ -23,6 +23,7 @@ import threading
 
 import numpy as np
 
+from coreml_reference.dtypes import ARRAY_DTYPES
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, RuntimeCheckError, UnsupportedError)
 from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
@@ -449,9 +450,6 @@ def _check_input(loaded, named, value):
     return arr
 
 
-DESCRIPTION_DTYPES = {65552: np.float16, 65568: np.float32, 65600: np.float64, 131104: np.int32}
-
-
 class _Declared:
     """The runner's variables as ``collect_outputs`` reads them: in their declared dtypes."""
 
@@ -482,7 +480,7 @@ def collect_outputs(loaded, block, env):
             continue
         dtype = None
         if kind == "multiArrayType":
-            dtype = DESCRIPTION_DTYPES.get(out.type.multiArrayType.dataType)
+            dtype = ARRAY_DTYPES.get(out.type.multiArrayType.dataType)
         value = np.asarray(value)
         results[out.name] = value.astype(dtype) if dtype is not None else value
     return results

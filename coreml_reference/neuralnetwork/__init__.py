@@ -14,6 +14,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from coreml_reference.dtypes import ARRAY_DTYPES, ARRAY_TYPE_NAMES
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, UnsupportedError)
 from coreml_reference.inputs import as_declared, image_pixels
@@ -129,10 +130,6 @@ def minimum_spec_version(layer) -> int:
 
 # --- inputs ---------------------------------------------------------------------------------
 
-_INT32 = 131104
-_TYPE_NAMES = {65568: "FLOAT32", 65600: "DOUBLE", 65552: "FLOAT16", _INT32: "INT32"}
-_DECLARED_DTYPES = {65568: np.float32, 65600: np.float64, 65552: np.float16, _INT32: np.int32}
-
 
 def read_inputs(spec, network, inputs, ctx: Context, loaded) -> Dict[str, np.ndarray]:
     """Check every declared input is given with an allowed shape and dtype; return the blobs."""
@@ -190,8 +187,8 @@ def _channel_biases(scaler, image_type):
 def _checked_array(model_name, name, value, array_type) -> np.ndarray:
     """The input in its declared type (float values for an INT32 input are truncated, as
     Core ML converts them), then float32 as every NeuralNetwork blob is."""
-    want = _DECLARED_DTYPES.get(array_type.dataType, np.float32)
-    array = as_declared(model_name, name, value, want, _TYPE_NAMES.get(array_type.dataType))
+    want = ARRAY_DTYPES.get(array_type.dataType, np.float32)
+    array = as_declared(model_name, name, value, want, ARRAY_TYPE_NAMES.get(array_type.dataType))
     allowed = _allowed_shapes(array_type)
     if allowed and not any(_shape_fits(array.shape, shape) for shape in allowed):
         expected = " or ".join(_shape_text(s) for s in allowed)
@@ -268,10 +265,8 @@ def _shaped_output(value, array_type, rank5):
     declared = list(array_type.shape)
     if rank5 and declared and int(np.prod(declared)) == value.size:
         value = value.reshape(declared)
-    if array_type.dataType == 65600:
-        return value.astype(np.float64)
-    if array_type.dataType == _INT32:
-        return value.astype(np.int32)
+    if ARRAY_TYPE_NAMES.get(array_type.dataType) in ("DOUBLE", "INT32"):
+        return value.astype(ARRAY_DTYPES[array_type.dataType])
     return value
 
 

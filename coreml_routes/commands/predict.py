@@ -229,20 +229,18 @@ def read_inputs(path, loaded, model_path=None):
     return arrays
 
 
-# Core ML multi-array types (FeatureTypes.proto ArrayFeatureType.ArrayDataType) -> numpy.
-ARRAY_DTYPES = {65568: "float32", 65600: "float64", 65552: "float16", 131104: "int32"}
-
-
 def as_declared_types(inputs, loaded, verbose=False):
     """Each array in its input's declared type, converted as MLModel.predict converts it."""
     import numpy as np
+
+    from coreml_reference.dtypes import ARRAY_DTYPES
     declared = {f.name: f.type.multiArrayType.dataType for f in loaded.spec.description.input
                 if f.type.WhichOneof("Type") == "multiArrayType"}
     converted = dict(inputs)
     for name, value in inputs.items():
         want = ARRAY_DTYPES.get(declared.get(name))
         value = np.asarray(value)
-        if want and value.dtype != np.dtype(want):
+        if want is not None and value.dtype != want:
             converted[name] = value.astype(want)
             if verbose:
                 sys.stderr.write("input {!r}: {} array converted to the model's {}, as "
