@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import activations as act
+
 
 def run_lstm(x, h, c, w_x, w_h, bias, gate, cell, out, peephole=None, clip=None,
              coupled=False):
@@ -28,10 +30,5 @@ def run_lstm(x, h, c, w_x, w_h, bias, gate, cell, out, peephole=None, clip=None,
     return np.stack(steps).astype(np.float32), h.astype(np.float32), c.astype(np.float32)
 
 
-def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))   # no exp overflow for large |x|
-
-
-ACTIVATIONS = {"sigmoid": sigmoid, "tanh": np.tanh, "linear": lambda x: x,
-               "relu": lambda x: np.maximum(x, 0),
-               "sigmoid_hard": lambda x: np.clip(0.2 * x + 0.5, 0, 1)}
+ACTIVATIONS = {"sigmoid": act.sigmoid, "tanh": np.tanh, "linear": lambda x: x,
+               "relu": act.relu, "sigmoid_hard": act.hard_sigmoid}

@@ -2,16 +2,10 @@
 select, cast, const, identity."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from coreml_reference import activations as act
 from coreml_reference.mlprogram.registry import broadcast_shape, register, scalar
-
-try:
-    from scipy.special import erf as _erf
-except ImportError:  # scipy is a dependency, but erf is all we need from it
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _binary(fn):
@@ -56,7 +50,7 @@ for _name, _fn in UNARY.items():
 
 @register("erf")
 def erf(ctx, x):
-    return _erf(np.asarray(x, dtype=np.float32)).astype(np.float32)
+    return act.erf(x)
 
 
 @register("log")

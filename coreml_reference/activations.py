@@ -1,0 +1,83 @@
+"""Activation math shared by both evaluator halves (NeuralNetwork ``activation`` kinds, MIL
+activation ops, the LSTM's gates), so that one function is computed one way everywhere.
+
+``x`` is a float32 array; parameters are Python or numpy scalars, taken as float32 so that a
+Python float never widens the result.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    from scipy.special import erf as _erf
+except ImportError:  # scipy is a dependency, but erf is all we need from it
+    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def leaky_relu(x, alpha):
+    return np.where(x >= 0, x, np.float32(alpha) * x)
+
+
+def thresholded_relu(x, alpha):
+    return np.where(x >= np.float32(alpha), x, 0).astype(np.asarray(x).dtype)
+
+
+def clamped_relu(x, alpha, beta):
+    return np.minimum(leaky_relu(x, alpha), np.float32(beta))
+
+
+def elu(x, alpha):
+    return np.where(x > 0, x, np.float32(alpha) * np.expm1(np.minimum(x, 0)))
+
+
+def sigmoid(x):
+    # Split by sign so exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise;
+    # unlike 0.5*(1+tanh(x/2)), small results keep their relative precision.
+    x = np.asarray(x, dtype=np.float32)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+
+
+def hard_sigmoid(x, alpha=0.2, beta=0.5):
+    return np.clip(np.float32(alpha) * x + np.float32(beta), 0, 1)
+
+
+def linear(x, alpha=1.0, beta=0.0):
+    return np.float32(alpha) * x + np.float32(beta)
+
+
+def scaled_tanh(x, alpha, beta):
+    return np.float32(alpha) * np.tanh(np.float32(beta) * x)
+
+
+def softsign(x):
+    return x / (1 + np.abs(x))
+
+
+def softplus(x):
+    return np.logaddexp(np.float32(0), x)   # log(1 + e^x) without overflow
+
+
+def erf(x):
+    return _erf(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+
+GELU_MODES = ("EXACT", "TANH_APPROXIMATION", "SIGMOID_APPROXIMATION")
+
+
+def gelu(x, mode):
+    x = np.asarray(x, dtype=np.float32)
+    if mode == "EXACT":
+        return 0.5 * x * (1 + erf(x / np.float32(np.sqrt(2))))
+    if mode == "TANH_APPROXIMATION":
+        inner = np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x ** 3)
+        return 0.5 * x * (1 + np.tanh(inner))
+    if mode == "SIGMOID_APPROXIMATION":
+        return x * sigmoid(np.float32(1.702) * x)
+    raise ValueError("unknown gelu mode {!r}".format(mode))
