@@ -2,6 +2,7 @@
 
     python -m bench.evaluator_speed [--models M ...] [--build DIR] [--repeat N] [--threads T]
                                     [--encoder] [--encoder-only] [--encoder-dir DIR]
+                                    [--decoder] [--decoder-only] [--decoder-layers N]
 
 Prints ratios measured side by side in one run: every runner of a table is called in turn,
 round after round (interleaved), so all of them see the same machine load; ratios are of
@@ -22,6 +23,13 @@ BERT-base-sized encoder (token + position embeddings, 12 layers each with its ow
 d 768, 12 heads, FFN 3072, 128 tokens; ~108 M parameters), seeded weights, ``torch.export`` ->
 coremltools at fp32 and fp16. Goals <= 1.2x (fp32), <= 1.5x (fp16); peak RSS growth of a fresh
 process that loads and runs the fp32 model <= 1.5x its weights on disk.
+
+Decoder (``--decoder``; the same way, cached in ``--decoder-dir``; converting 16 layers takes
+minutes and several GB): a decoder-only layer stack of a 1 B-parameter LLM's size (16 layers,
+d 2048, 16 heads, SwiGLU 8192, RMSNorm, causal attention; no embeddings: hidden states
+[1, 128, 2048] in and out; 1.07 B parameters, 4.3 GB at fp32). Issue 23 asks for its figure, no
+goal. ``--decoder-layers N`` for a quick look. ``--encoder-only`` / ``--decoder-only`` skip the
+zoo.
 """
 from __future__ import annotations
 
@@ -48,6 +56,7 @@ GOAL_ENC16 = 1.5
 GOAL_RSS = 1.5        # peak RSS growth / weights on disk
 
 ENCODER = dict(vocab=30522, tokens=128, d=768, heads=12, ffn=3072, layers=12, seed=0)
+DECODER = dict(tokens=128, d=2048, heads=16, ffn=8192, layers=16, seed=0)
 
 
 def main(argv=None):
@@ -57,7 +66,7 @@ def main(argv=None):
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)     # read by numpy's BLAS when first imported
     if args.rss_child:
-        return rss_child(args.rss_child)
+        return rss_child(args.rss_child, args.rss_stack)
     import torch
     torch.set_num_threads(threads)
     print("threads: torch {}, numpy BLAS {}, onnxruntime intra-op {} (inter-op 1); "
@@ -65,11 +74,13 @@ def main(argv=None):
                                      os.cpu_count()))
     print("load average before: {}".format(load_average()))
     status = 0
-    if not args.encoder_only:
+    if not (args.encoder_only or args.decoder_only):
         for model in args.models:
             status |= zoo_table(args, model, threads)
     if args.encoder or args.encoder_only:
-        status |= encoder_table(args, threads)
+        status |= stack_table(args, "encoder", args.encoder_layers, args.encoder_dir)
+    if args.decoder or args.decoder_only:
+        status |= stack_table(args, "decoder", args.decoder_layers, args.decoder_dir)
     print("load average after: {}".format(load_average()))
     return status
 
@@ -89,12 +100,24 @@ def parse_args(argv):
                         help="also the BERT-base-sized encoder (first run converts it: minutes)")
     parser.add_argument("--encoder-only", action="store_true", help="only the encoder")
     cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                         "coreml-routes", "bench-encoder")
-    parser.add_argument("--encoder-dir", default=cache,
-                        help="where the converted encoder is kept (default: {})".format(cache))
+                         "coreml-routes", "bench-{}")
+    parser.add_argument("--encoder-dir", default=cache.format("encoder"),
+                        help="where the converted encoder is kept (default: {})".format(
+                            cache.format("encoder")))
     parser.add_argument("--encoder-layers", type=int, default=ENCODER["layers"],
                         help="encoder layers (default 12; fewer for a quick look)")
+    parser.add_argument("--decoder", action="store_true",
+                        help="also the 1 B-parameter decoder layer stack (first run converts it: "
+                             "minutes, several GB of memory)")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="only the decoder (with --encoder / --encoder-only: both stacks)")
+    parser.add_argument("--decoder-dir", default=cache.format("decoder"),
+                        help="where the converted decoder is kept (default: {})".format(
+                            cache.format("decoder")))
+    parser.add_argument("--decoder-layers", type=int, default=DECODER["layers"],
+                        help="decoder layers (default 16; fewer for a quick look)")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-stack", default="encoder", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -292,7 +315,9 @@ def ort_runner(path, inputs, threads):
     return call
 
 
-# --- the encoder --------------------------------------------------------------------------------
+# --- seeded transformer stacks: the encoder and the decoder -------------------------------------
+# Built by the benchmark (seeded weights), exported with torch.export and converted by
+# coremltools 9 at fp32 and fp16 once, cached; then timed like the zoo against PyTorch eager.
 
 def encoder_module(layers):
     import torch
@@ -310,12 +335,8 @@ def encoder_module(layers):
             self.norm2 = nn.LayerNorm(cfg["d"])
 
         def forward(self, x):
-            b, t, d = x.shape
-            h = cfg["heads"]
-            q, k, v = self.qkv(x).reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
-            scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / (d // h) ** 0.5)
-            att = torch.matmul(torch.softmax(scores, dim=-1), v)
-            x = self.norm1(x + self.out(att.permute(0, 2, 1, 3).reshape(b, t, d)))
+            att = self_attention(self.qkv(x), cfg["heads"])
+            x = self.norm1(x + self.out(att))
             return self.norm2(x + self.down(torch.nn.functional.gelu(self.up(x))))
 
     class Encoder(nn.Module):
@@ -332,11 +353,80 @@ def encoder_module(layers):
                 x = layer(x)
             return x
 
-    torch.manual_seed(cfg["seed"])
-    module = Encoder().eval()
-    with torch.no_grad():                          # BERT-like init: small weights
+    return seeded(Encoder, cfg["seed"], skip=("positions",))
+
+
+def decoder_module(layers, cfg=None):
+    """A decoder-only layer stack shaped like a 1 B-parameter LLM's (Llama 3.2 1B: d 2048,
+    16 layers, SwiGLU 8192; here with full multi-head attention), without embeddings: hidden
+    states in, hidden states out. Pre-norm RMSNorm, causal self-attention (fused q/k/v, no bias,
+    an additive -3e4 mask that float16 holds), SwiGLU MLP, a final RMSNorm."""
+    import torch
+    from torch import nn
+    cfg = cfg or DECODER
+    d, ffn = cfg["d"], cfg["ffn"]
+
+    class RMSNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(d))
+
+        def forward(self, x):
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * self.weight
+
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = RMSNorm()
+            self.qkv = nn.Linear(d, 3 * d, bias=False)
+            self.out = nn.Linear(d, d, bias=False)
+            self.norm2 = RMSNorm()
+            self.gate = nn.Linear(d, ffn, bias=False)
+            self.up = nn.Linear(d, ffn, bias=False)
+            self.down = nn.Linear(ffn, d, bias=False)
+
+        def forward(self, x, mask):
+            x = x + self.out(self_attention(self.qkv(self.norm1(x)), cfg["heads"], mask))
+            y = self.norm2(x)
+            return x + self.down(torch.nn.functional.silu(self.gate(y)) * self.up(y))
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([Layer() for _ in range(layers)])
+            self.norm = RMSNorm()
+            self.register_buffer("mask", torch.full((cfg["tokens"], cfg["tokens"]), -3e4).triu(1))
+
+        def forward(self, hidden_states):
+            x = hidden_states
+            for layer in self.layers:
+                x = layer(x, self.mask)
+            return self.norm(x)
+
+    return seeded(Decoder, cfg["seed"])
+
+
+def self_attention(qkv, heads, mask=None):
+    """Multi-head attention of fused q/k/v projections [b, t, 3d] -> [b, t, d]."""
+    import torch
+    b, t, d3 = qkv.shape
+    d = d3 // 3
+    q, k, v = qkv.reshape(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / (d // heads) ** 0.5)
+    if mask is not None:
+        scores = scores + mask
+    att = torch.matmul(torch.softmax(scores, dim=-1), v)
+    return att.permute(0, 2, 1, 3).reshape(b, t, d)
+
+
+def seeded(cls, seed, skip=()):
+    """``cls()`` in eval mode, its matrices drawn from N(0, 0.02) (BERT / GPT-like init)."""
+    import torch
+    torch.manual_seed(seed)
+    module = cls().eval()
+    with torch.no_grad():
         for name, p in module.named_parameters():
-            if p.dim() >= 2 and "positions" not in name:
+            if p.dim() >= 2 and not any(s in name for s in skip):
                 p.normal_(0.0, 0.02)
     return module
 
@@ -347,54 +437,134 @@ def encoder_inputs():
     return {"input_ids": rng.integers(0, ENCODER["vocab"], (1, ENCODER["tokens"]), dtype=np.int32)}
 
 
-def build_encoder(folder, layers):
-    """{precision: .mlpackage path}, converting what is not in ``folder`` yet."""
+def decoder_inputs(cfg=None):
+    """Hidden states [1, tokens, d] ~ N(0, 1), standing for embedded tokens."""
+    import numpy as np
+    cfg = cfg or DECODER
+    rng = np.random.default_rng(cfg["seed"])
+    return {"hidden_states": rng.standard_normal((1, cfg["tokens"], cfg["d"]), dtype=np.float32)}
+
+
+def decoder_parameters(layers, cfg=None):
+    """Parameters of ``decoder_module(layers)``: per layer q/k/v/out, SwiGLU and two norms."""
+    cfg = cfg or DECODER
+    d, ffn = cfg["d"], cfg["ffn"]
+    return layers * (4 * d * d + 3 * d * ffn + 2 * d) + d
+
+
+# name -> how to build it, its inputs, its goals (fp32 program, fp16 program, peak RSS growth of
+# the fp32 model / its weights; None: a figure without a goal) and its title's facts.
+STACKS = {
+    "encoder": dict(module=encoder_module, inputs=encoder_inputs, cfg=ENCODER,
+                    goals=(GOAL_ENC32, GOAL_ENC16, GOAL_RSS)),
+    "decoder": dict(module=decoder_module, inputs=decoder_inputs, cfg=DECODER,
+                    goals=(None, None, None)),
+}
+
+
+def torch_inputs(inputs):
+    """numpy inputs as torch tensors (integer ids as int64, as embeddings take them)."""
     import numpy as np
     import torch
-    paths = {p: os.path.join(folder, "encoder{}-{}.mlpackage".format(layers, p))
+    return [torch.from_numpy(a.astype(np.int64) if a.dtype.kind in "iu" else a)
+            for a in inputs.values()]
+
+
+def build_stack(kind, folder, layers):
+    """{precision: .mlpackage path} of ``kind`` with ``layers`` layers, converting what is not in
+    ``folder`` yet: one export, then fp32 and fp16 one after the other, each model dropped before
+    the next (a 1 B-parameter stack holds 4.3 GB of fp32 weights per copy). Prints each step's
+    seconds and the process's peak RSS over the conversion."""
+    import gc
+    import numpy as np
+    import torch
+    paths = {p: os.path.join(folder, "{}{}-{}.mlpackage".format(kind, layers, p))
              for p in ("fp32", "fp16")}
     if all(os.path.exists(p) for p in paths.values()):
         return paths
     import coremltools as ct
     os.makedirs(folder, exist_ok=True)
-    module = encoder_module(layers)
-    ids = torch.from_numpy(encoder_inputs()["input_ids"].astype(np.int64))
+    reset_peak_rss()
     start = time.perf_counter()
-    exported = torch.export.export(module, (ids,)).run_decompositions({})
+    inputs = STACKS[kind]["inputs"]()
+    module = STACKS[kind]["module"](layers)
+    exported = torch.export.export(module, tuple(torch_inputs(inputs))).run_decompositions({})
+    del module                                     # the exported program holds the weights
+    print("{} ({} layers) exported in {:.0f} s".format(kind, layers, time.perf_counter() - start),
+          flush=True)
+    ct_inputs = [ct.TensorType(name=name, shape=a.shape,
+                               dtype=np.int32 if a.dtype.kind in "iu" else np.float32)
+                 for name, a in inputs.items()]
     for precision, path in paths.items():
         if os.path.exists(path):
             continue
-        print("converting the encoder ({} layers) at {} ...".format(layers, precision), flush=True)
+        step = time.perf_counter()
+        print("converting the {} ({} layers) at {} ...".format(kind, layers, precision), flush=True)
         mlmodel = ct.convert(
-            exported, inputs=[ct.TensorType(name="input_ids", shape=ids.shape, dtype=np.int32)],
-            convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+            exported, inputs=ct_inputs, convert_to="mlprogram",
+            minimum_deployment_target=ct.target.iOS16,
             compute_precision=(ct.precision.FLOAT16 if precision == "fp16"
                                else ct.precision.FLOAT32))
         staging = "{}.staging-{}.mlpackage".format(path[:-len(".mlpackage")], os.getpid())
         mlmodel.save(staging)
         os.replace(staging, path)
-    print("encoder converted in {:.0f} s".format(time.perf_counter() - start))
+        del mlmodel                                # and its MIL program's weights
+        gc.collect()
+        print("  {} converted and saved in {:.0f} s".format(precision, time.perf_counter() - step),
+              flush=True)
+    del exported
+    gc.collect()
+    print("{} converted in {:.0f} s; peak RSS of this process {:.1f} GB{}".format(
+        kind, time.perf_counter() - start, _status_kb("VmHWM") / 1e6,
+        "" if PEAK_RESET else " (since its start)"))
     return paths
 
 
-def encoder_table(args, threads):
+def stack_table(args, kind, layers, folder):
+    import gc
+    paths = build_stack(kind, folder, layers)
+    reset_peak_rss()
+    timing = _time_stack(args, kind, layers, paths)
+    release_plans()
+    gc.collect()                                   # the models, before the RSS children
+    _, _, goal_rss = STACKS[kind]["goals"]
+    print("  peak RSS of this process while timing (PyTorch + both programs loaded): "
+          "{:.1f} GB{}".format(timing["peak_kb"] / 1e6, "" if PEAK_RESET else " (since its start)"))
+    for precision, path in paths.items():
+        rss = measure_rss(path, kind)
+        if rss is None:
+            continue
+        ratio = rss["growth"] / rss["weights"]
+        print("  peak RSS growth, {} (fresh process, load + 1 run): {:.0f} MB = {:.2f}x the "
+              "{:.0f} MB of weights on disk{}".format(
+                  precision, rss["growth"] / 1e6, ratio, rss["weights"] / 1e6,
+                  "  (goal {:.1f}: {})".format(goal_rss, verdict(ratio, goal_rss))
+                  if precision == "fp32" and goal_rss is not None else ""))
+    return 0
+
+
+def _time_stack(args, kind, layers, paths):
+    """Times PyTorch eager and the evaluator on both programs, interleaved, and prints the table
+    with SNRs; returns the peak RSS (all of them are freed on return)."""
     import numpy as np
     import torch
     from coreml_reference.loader import load
     from coreml_reference.metrics import snr_db
-    paths = build_encoder(args.encoder_dir, args.encoder_layers)
-    module = encoder_module(args.encoder_layers)
-    inputs = encoder_inputs()
-    ids = torch.from_numpy(inputs["input_ids"].astype(np.int64))
+    stack = STACKS[kind]
+    module = stack["module"](layers)
+    inputs = stack["inputs"]()
+    tensors = torch_inputs(inputs)
     with torch.no_grad():
-        reference = module(ids).numpy()
+        reference = module(*tensors).numpy()
 
     def torch_call():
         with torch.no_grad():
-            module(ids)
+            module(*tensors)
     runners = {"pytorch": torch_call}
     snrs = {}
-    for precision, path in paths.items():
+    # fp16 first: widening its float16 weights briefly holds both copies, so loading it before
+    # the fp32 program keeps the peak lower (2 layers: 2.0 GB instead of 2.3; 16: 13.7 GB).
+    for precision, path in sorted(paths.items(), key=lambda item: item[0] != "fp16"):
         loaded = load(path)
         run = evaluator_for(loaded)
         name = "evaluator " + precision
@@ -402,36 +572,45 @@ def encoder_table(args, threads):
         out = next(iter(run(loaded, inputs).values()))
         snrs[name] = snr_db(np.asarray(out, np.float32), reference)
     torch_call()
-    times, cold, errors = interleaved(runners, max(3, args.repeat // 3))
+    rounds = max(3, args.repeat // 3)
+    times, cold, errors = interleaved(runners, rounds)
     print()
-    params = sum(p.numel() for p in module.parameters())
-    print("encoder: {} layers, d {}, {} tokens, {:.0f} M parameters — median of {} interleaved "
-          "rounds, load average {}".format(args.encoder_layers, ENCODER["d"], ENCODER["tokens"],
-                                           params / 1e6, max(3, args.repeat // 3),
-                                           load_average()))
+    cfg, params = stack["cfg"], sum(p.numel() for p in module.parameters())
+    print("{}: {} layers, d {}, {} heads, FFN {}, {} tokens, {} parameters ({:.2f} GB at fp32)"
+          " — median of {} interleaved rounds, load average {}".format(
+              kind, layers, cfg["d"], cfg["heads"], cfg["ffn"], cfg["tokens"], count_text(params),
+              params * 4 / 1e9, rounds, load_average()))
+    goal32, goal16, _ = stack["goals"]
     print_rows([("pytorch eager (fp32)", "pytorch", None, None),
-                ("evaluator fp32 program / pytorch", "evaluator fp32", "pytorch", GOAL_ENC32),
-                ("evaluator fp16 program / pytorch", "evaluator fp16", "pytorch", GOAL_ENC16)],
+                ("evaluator fp32 program / pytorch", "evaluator fp32", "pytorch", goal32),
+                ("evaluator fp16 program / pytorch", "evaluator fp16", "pytorch", goal16)],
                times, cold)
-    for name, snr in snrs.items():
-        print("  SNR {} vs pytorch: {:.1f} dB".format(name, snr))
+    for precision in paths:
+        if "evaluator " + precision in snrs:
+            print("  SNR evaluator {} vs pytorch: {:.1f} dB".format(
+                precision, snrs["evaluator " + precision]))
     for name, reason in errors.items():
         print("  failed {}: {}".format(name, reason))
-    for precision, path in paths.items():
-        rss = measure_rss(path)
-        if rss is None:
-            continue
-        ratio = rss["growth"] / rss["weights"]
-        print("  peak RSS growth, {} (fresh process, load + 1 run): {:.0f} MB = {:.2f}x the "
-              "{:.0f} MB of weights on disk{}".format(
-                  precision, rss["growth"] / 1e6, ratio, rss["weights"] / 1e6,
-                  "  (goal {:.1f}: {})".format(GOAL_RSS, verdict(ratio, GOAL_RSS))
-                  if precision == "fp32" else ""))
-    return 0
+    return {"peak_kb": _status_kb("VmHWM")}
 
 
-def measure_rss(path):
-    command = [sys.executable, "-m", "bench.evaluator_speed", "--rss-child", path]
+def count_text(n):
+    """1073809408 -> "1.07 B", 108893184 -> "109 M"."""
+    return "{:.2f} B".format(n / 1e9) if n >= 1e9 else "{:.0f} M".format(n / 1e6)
+
+
+def release_plans():
+    """Drop the evaluator's cache of compiled ML Programs (it holds their decoded weights)."""
+    try:
+        from coreml_reference.mlprogram.program import clear_cache
+    except ImportError:                            # an evaluator without that cache
+        return
+    clear_cache()
+
+
+def measure_rss(path, kind="encoder"):
+    command = [sys.executable, "-m", "bench.evaluator_speed", "--rss-child", path,
+               "--rss-stack", kind]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         print("  RSS child failed: {}".format(done.stderr.strip().splitlines()[-1:]))
@@ -439,20 +618,36 @@ def measure_rss(path):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def rss_child(path):
+def rss_child(path, kind="encoder"):
     """In a fresh process: RSS growth from before loading ``path`` to the peak of load + run."""
     import numpy as np  # noqa: F401 — imported before the baseline
     from coreml_reference.loader import load
     import coreml_reference.mlprogram  # noqa: F401
+    inputs = STACKS[kind]["inputs"]()
     before = _status_kb("VmRSS")
     loaded = load(path)
-    evaluator_for(loaded)(loaded, encoder_inputs())
+    evaluator_for(loaded)(loaded, inputs)
     peak = _status_kb("VmHWM")     # this process's own peak (ru_maxrss keeps the parent's
                                    # RSS at fork across exec)
     weights = sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path)
                   for f in names if f.endswith(".bin"))
     print(json.dumps({"growth": (peak - before) * 1024, "weights": weights}))
     return 0
+
+
+PEAK_RESET = False
+
+
+def reset_peak_rss():
+    """Restart /proc/self/status's VmHWM from the current RSS (Linux >= 4.0)."""
+    global PEAK_RESET
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        PEAK_RESET = True
+    except OSError:
+        PEAK_RESET = False
+    return PEAK_RESET
 
 
 def _status_kb(field):

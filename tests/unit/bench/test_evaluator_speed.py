@@ -53,3 +53,27 @@ def test_encoder_is_bert_base_sized():
     weights = cfg["layers"] * per_layer + cfg["vocab"] * cfg["d"]
     assert 100e6 < weights < 115e6
     assert evaluator_speed.encoder_inputs()["input_ids"].shape == (1, cfg["tokens"])
+
+
+def test_decoder_is_a_1b_parameter_stack():
+    cfg = evaluator_speed.DECODER
+    assert 1.0e9 < evaluator_speed.decoder_parameters(cfg["layers"]) < 1.1e9
+    assert evaluator_speed.decoder_inputs()["hidden_states"].shape == (1, cfg["tokens"], cfg["d"])
+    args = evaluator_speed.parse_args(["--decoder-only", "--decoder-layers", "2"])
+    assert args.decoder_only and args.decoder_layers == 2 and not args.encoder_only
+    assert args.decoder_dir.endswith("bench-decoder") and args.encoder_dir.endswith("bench-encoder")
+    assert evaluator_speed.count_text(1073809408) == "1.07 B"
+    assert evaluator_speed.count_text(108893184) == "109 M"
+
+
+def test_tiny_decoder_counts_its_parameters_and_is_causal():
+    import torch
+    cfg = dict(tokens=6, d=16, heads=2, ffn=24, layers=2, seed=0)
+    module = evaluator_speed.decoder_module(2, cfg)
+    assert sum(p.numel() for p in module.parameters()) == evaluator_speed.decoder_parameters(2, cfg)
+    x = torch.from_numpy(evaluator_speed.decoder_inputs(cfg)["hidden_states"])
+    changed = x.clone()
+    changed[:, -1] += 1.0                                # the last token sees all, none sees it
+    with torch.no_grad():
+        a, b = module(x), module(changed)
+    assert torch.equal(a[:, :-1], b[:, :-1]) and not torch.equal(a[:, -1], b[:, -1])
