@@ -49,15 +49,16 @@ def recommend(rows, min_target=None):
             why_not[route] = reason
         else:
             candidates.append(route)
+    held = reference_of(rows)
     if not candidates:
-        return None, ["no route converts and matches PyTorch" + (
+        return None, ["no route converts and matches " + held + (
             " within --min-target {}".format(min_target) if min_target else "")], why_not
     fp16_ok = [r for r in candidates if _fp16_ok(rows[r])]
     pool = fp16_ok or candidates
     best = sorted(pool, key=lambda r: _rank(r, rows[r]))[0]
     row = rows[best]
-    reasons = ["converts and matches PyTorch (worst SNR {} dB, max abs error {}): {}".format(
-        _num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")),
+    reasons = ["converts and matches {} (worst SNR {} dB, max abs error {}): {}".format(
+        held, _num(row["fp32"].get("snr_db")), _num(row["fp32"].get("max_abs_error")),
         (row.get("verified") or {}).get("reason"))]
     if min_target:
         reasons.append("deployment target {} is within --min-target {}".format(target_of(row), min_target))
@@ -84,7 +85,7 @@ def recommend(rows, min_target=None):
                               else "fp16 fails: {}".format(fp16_problem(rows[route])))
         else:
             why_not[route] = _ranked_lower(rows[route], row, best)
-    note = variants_note(rows)
+    note = variants_note(rows, held)
     if note:
         reasons.append(note)
     return best, reasons, why_not
@@ -106,7 +107,14 @@ def fp32_deployment(row):
 SHIPPABLE_SNR_DB = 20.0   # the fp16 tolerance's SNR floor: the bar a compressed variant is shown against
 
 
-def variants_note(rows):
+def reference_of(rows):
+    """What the routes' outputs were held against: "PyTorch", or "onnxruntime" for an ONNX
+    file, which has no PyTorch model (the records' ``golden_source``)."""
+    sources = {(row.get("golden_source") or "") for row in rows.values()}
+    return "onnxruntime" if any(s.startswith("onnxruntime") for s in sources) else "PyTorch"
+
+
+def variants_note(rows, held="PyTorch"):
     """One line on the compressed variants (``verified: compressed``): they are shown for
     information only, never recommended (no tolerance applies to compressed weights); the
     smallest whose worst SNR against PyTorch is at least ``SHIPPABLE_SNR_DB`` is named as
@@ -121,7 +129,7 @@ def variants_note(rows):
     text = ("compressed variants ({}) are shown for information only: no tolerance applies to "
             "compressed weights, so none is recommended".format(", ".join(compressed)))
     if not good:
-        return text + "; none keeps a worst SNR of {:.0f} dB against PyTorch".format(SHIPPABLE_SNR_DB)
+        return text + "; none keeps a worst SNR of {:.0f} dB against {}".format(SHIPPABLE_SNR_DB, held)
     pick = min(good, key=lambda r: (rows[r].get("size_bytes") or 0, -rows[r]["fp32"]["snr_db"], r))
     return text + ("; if the file must be smaller, try {} first: the smallest that keeps a worst "
                    "SNR of {:.0f} dB or more ({}, {} dB), then check it on your own data".format(

@@ -114,7 +114,28 @@ def render(doc, fmt="simple", limit=240):
     if others:
         lines.append("not recommended:")
         lines += ["  - {}: {}".format(r, _one_line(tidy_numbers(why), limit)) for r, why in others]
+    lines += stage_lines(doc, fmt)
     return "\n".join(lines)
+
+
+STAGES = ("env", "start", "toolchain", "build", "golden", "convert", "verify", "fp16")
+
+
+def stage_lines(doc, fmt="simple"):
+    """Seconds per stage and route (``compare.stage_seconds``): the toolchain's import and
+    the converter are the toolchain's own time; the rest is ours."""
+    rows = [(r, row["stage_seconds"]) for r, row in doc["routes"].items() if row.get("stage_seconds")]
+    if not rows:
+        return []
+    table = tabulate([[r] + [_stage(s.get(k)) for k in STAGES] + [_stage(sum(s.values()))]
+                      for r, s in rows], ["seconds"] + list(STAGES) + ["total"], tablefmt=fmt,
+                     disable_numparse=True)
+    return ["", "seconds per stage (toolchain and convert are the toolchain's own; "
+                "routes run {} at a time):".format(doc.get("jobs", 2)), table]
+
+
+def _stage(value):
+    return "" if value is None else "{:.1f}".format(value)
 
 
 def folded_variants(routes):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -112,6 +113,7 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
         return {"route": backend.name, "model": request.name, "status": NOT_APPLICABLE,
                 "stage": None, "reason": reason}
     source = {"kind": request.source.kind, "spec": request.source.spec}
+    start = time.perf_counter()
     python = env_python(backend, provision=provision)   # no interpreter: BadInput, the caller's
     if request.requirements:
         try:
@@ -119,11 +121,15 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
         except EnvFailure as e:
             return record_failure(out_root, request.name, backend.name, "env", str(e),
                                   source=source)
+    env_ready = time.perf_counter()
     record = convert_isolated(python, backend.name, request.source.spec, out_root,
                               request.samples, weights=request.weights_npz, hooks=hooks,
                               env=child_env(), name=request.name, inputs=request.inputs_npz,
                               outputs=request.outputs, variant=variant,
                               extra_args=getattr(request, "worker_args", ()))
+    # The host's share, beside the worker's own stages: compare reports seconds per stage.
+    record["seconds"] = dict(record.get("seconds") or {}, env=round(env_ready - start, 4),
+                             process=round(time.perf_counter() - env_ready, 4))
     if record.get("status") == "ok":
         check(route_dir(out_root, request.name, backend.name, variant), record, host,
               request.weights, artifact_runner(backend, python))
@@ -150,7 +156,9 @@ def check(folder, record, host, weights, runner=None):
     future of one, waited for only now) to the record and to its conversion.json."""
     from backends.builds import write_record
     from bench.verify import torch_drift, verify
+    start = time.perf_counter()
     record["verified"] = verify(folder, record, runner)
+    record["seconds"] = dict(record.get("seconds") or {}, verify=round(time.perf_counter() - start, 4))
     host = host.result() if hasattr(host, "result") else host
     record["torch_drift"] = torch_drift(folder, host or {})
     record["weights"] = weights

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 HELP = """\
 Convert one model by every route (each in its own pinned toolchain and process), verify
@@ -72,10 +73,13 @@ def run(args) -> int:
     out_root = checked_out_root(args.out)
     with tempfile.TemporaryDirectory(prefix="coreml-routes-") as tmp:
         request = model_args.resolve(args, tmp)
-        doc = run_compare(request, chosen, out_root,
+        doc = run_compare(request, chosen, out_root, tmp,
                           hooks=hooks,
                           min_target=args.min_target, progress=_progress(len(jobs_of(chosen, variants))),
                           jobs=args.jobs, variants=variants)
+        start = time.perf_counter()
+        locate_divergences(doc, request, hooks, tmp, lambda text: print(text, file=sys.stderr))
+        doc["seconds"] = round(doc["seconds"] + time.perf_counter() - start, 1)
     from compare.publish import publish
     path, kept = publish(os.path.join(out_root, request.name), doc)   # never a failed run over a recommendation
     print(render(doc))
@@ -85,6 +89,51 @@ def run(args) -> int:
     if kept:
         print(kept)
     return 0 if doc["recommended"] else 1
+
+
+def locate_divergences(doc, request, hooks, tmp, progress):
+    """Where each fp32 route that diverges first departs from PyTorch, found as ``diagnose``
+    finds it, on the route's worst case: compare then names the layer (a v3 ``unary`` LOG
+    with its epsilon), not just the output. Only routes that compute in fp32 (an fp16-typed
+    program's divergence is fp16's, which the fp16 column locates) and PyTorch models (an ONNX
+    file's reference values are onnxruntime's for its own inputs); costs one more conversion
+    of each such route, and only when one diverges."""
+    import backends
+    from backends.builds import Case, read_cases, write_cases_file
+    from backends.sources import ONNX
+    from diagnose import diagnose
+    from pipeline.conversions import single_route_python
+    from pipeline.envs import child_env
+    if request.source.kind == ONNX:
+        return
+    for name, row in doc["routes"].items():
+        verified = row.get("verified") or {}
+        if (row.get("status") != "ok" or row.get("variant") or verified.get("status") != "diverges"
+                or row.get("precision") != "fp32"
+                or any(c.get("steps") for c in verified.get("cases") or [verified])):
+            continue
+        case = verified.get("worst_case") or "example"
+        progress("{}: diverges on case {}; searching for the first divergent layer".format(name, case))
+        inputs = os.path.join(tmp, "locate-{}.npz".format(name))
+        worst = next(c for c in read_cases(row["folder"]) if c.label == case)
+        write_cases_file(inputs, [Case(case, worst.inputs, {})])
+        backend = backends.get(name)
+        result = diagnose(single_route_python(backend, request), name, request.source.spec,
+                          os.path.join(tmp, "locate"), request.samples, weights=request.weights_npz,
+                          hooks=hooks, env=child_env(), name=request.name, inputs=inputs,
+                          outputs=request.outputs)
+        row["first_divergent_layer"] = located_words(result, case)
+        row["why_not"] = "{}; {}".format(row.get("why_not"), row["first_divergent_layer"])
+
+
+def located_words(result, case):
+    """One phrase for a diagnosis: the layer, its type and parameters, or its verdict."""
+    layer = result.get("layer")
+    if not layer:
+        return "on case {}, diagnose finds: {}".format(case, result.get("verdict"))
+    params = " ({})".format(layer["params"]) if layer.get("params") else ""
+    return "first divergent layer on case {}: {} {!r}{}".format(case, layer.get("type"),
+                                                                 layer.get("name"), params)
 
 
 def _progress(total):

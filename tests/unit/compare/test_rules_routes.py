@@ -109,3 +109,17 @@ def test_table_shows_the_runtime_and_the_share_of_ops_in_core_ml():
     assert runtime_cell(et_row(delegated=19, total=20)) == "ExecuTorch + Core ML (95% ops in Core ML)"
     assert runtime_cell(coreai_row()) == "Core AI"
     assert runtime_cell(row()) == "Core ML"
+
+
+def test_an_onnx_input_is_said_to_match_onnxruntime_not_pytorch():
+    # An ONNX file has no PyTorch model: its golden outputs come from onnxruntime.
+    onnx = {"v3": row("3.3", spec=4, kind="neuralNetwork")}
+    onnx["v3"]["golden_source"] = "onnxruntime (host)"
+    _, reasons, _ = recommend(onnx)
+    assert reasons[0].startswith("converts and matches onnxruntime (worst SNR")
+    assert "PyTorch" not in " ".join(reasons)
+    onnx["v3"]["verified"]["status"] = "diverges"
+    assert recommend(onnx)[1] == ["no route converts and matches onnxruntime"]
+    torch_row = {"v9": row()}
+    torch_row["v9"]["golden_source"] = "torch 2.13.0 (this env)"
+    assert recommend(torch_row)[1][0].startswith("converts and matches PyTorch (worst SNR")

@@ -50,3 +50,22 @@ def test_the_fp16_figure_of_an_fp32_program_says_it_is_a_cast():
     assert cells("v9+fp32", dict(row, precision="fp32"))[8] == "40.0 dB if cast to fp16"
     assert cells("v9", dict(row, precision="fp16"))[8] == "40.0 dB"
     assert cells("v4", dict(row, model_type="neuralNetwork", precision="fp32"))[8] == "40.0 dB"
+
+
+def test_seconds_per_stage_from_a_record_and_in_the_table():
+    from compare import stage_seconds
+    record = {"seconds": {"env": 0.04, "load_toolchain": 6.0, "build": 1.0, "golden": 2.0,
+                          "export": 3.0, "convert": 4.0, "save": 0.5, "inspect": 0.1,
+                          "process": 20.0, "verify": 1.5}}
+    stages = stage_seconds(record, fp16=0.75)
+    # The worker's own stages add up to 16.6 s of its 20 s: 3.4 s is its start and our imports.
+    assert stages == {"env": 0.0, "toolchain": 6.0, "build": 1.0, "golden": 2.0, "convert": 7.6,
+                      "verify": 1.5, "start": 3.4, "fp16": 0.8}
+    assert stage_seconds({"status": "failed"}) == {}
+    routes = {"v9": ok_row()}
+    routes["v9"]["stage_seconds"] = stages
+    text = render(doc("v9", routes, ["converts"]))
+    header, rule, row = text.split("seconds per stage")[1].splitlines()[1:4]
+    assert header.split() == ["seconds", "env", "start", "toolchain", "build", "golden",
+                              "convert", "verify", "fp16", "total"]
+    assert row.split() == ["v9", "0.0", "3.4", "6.0", "1.0", "2.0", "7.6", "1.5", "0.8", "22.3"]

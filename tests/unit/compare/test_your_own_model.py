@@ -212,17 +212,26 @@ def test_torchscript_archive_saved_by_the_host(tmp_path):
         np.testing.assert_allclose(g["output:output_0"], expected, rtol=1e-5, atol=1e-6)
 
 
-def _onnx_file(path, opset):
+def _onnx_file(path, opset, batch=None):
+    """A small CNN as an ONNX file; ``batch``: a symbolic batch dimension of that name, as
+    tf2onnx and torch's dynamic_axes write it."""
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
                                  torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 5)).eval()
+    axes = {"image": {0: batch}, "scores": {0: batch}} if batch else None
     torch.onnx.export(module, (torch.randn(1, 3, 8, 8),), str(path), dynamo=False,
-                      opset_version=opset, input_names=["image"], output_names=["scores"])
+                      opset_version=opset, input_names=["image"], output_names=["scores"],
+                      dynamic_axes=axes)
     return module
 
 
 def test_onnx_file_through_v3(tmp_path):
-    module = _onnx_file(tmp_path / "net.onnx", 9)
-    done, out = compare(tmp_path, "--model", str(tmp_path / "net.onnx"))  # shapes from the file
+    # A symbolic batch, given --inputs of batch 1: the shape reaches the converter, and the
+    # converted model computes what PyTorch does on that input (not only what onnxruntime does).
+    module = _onnx_file(tmp_path / "net.onnx", 9, batch="N")
+    image = np.random.RandomState(0).randn(1, 3, 8, 8).astype(np.float32)
+    np.savez(tmp_path / "in.npz", image=image)
+    done, out = compare(tmp_path, "--model", str(tmp_path / "net.onnx"), "--inputs",
+                        str(tmp_path / "in.npz"))
     assert done.returncode == 0, out
     result = doc(tmp_path, "net")
     assert result["recommended"] == "v3"
@@ -230,9 +239,16 @@ def test_onnx_file_through_v3(tmp_path):
         assert result["routes"][route]["status"] == "not applicable"
         assert result["routes"][route]["reason"] == "ONNX input needs route v3"
     assert result["routes"]["v3"]["verified"]["status"] == "matches"
-    with np.load(tmp_path / "build" / "net" / "v3" / "golden.npz") as g, torch.no_grad():
+    # The golden outputs are onnxruntime's, and the recommendation says so.
+    assert result["reasons"][0].startswith("converts and matches onnxruntime (worst SNR")
+    folder = tmp_path / "build" / "net" / "v3"
+    with np.load(folder / "golden.npz") as g, torch.no_grad():
         expected = module(torch.from_numpy(g["input:image"])).numpy()
         np.testing.assert_allclose(g["output:scores"], expected, rtol=1e-4, atol=1e-5)
+    from coreml_reference import predict
+    got = predict(str(folder / "model.mlmodel"), {"image": image})["scores"]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, module(torch.from_numpy(image)).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_onnx_opset_too_new_for_onnx_1_6_is_a_recorded_failure(tmp_path):
