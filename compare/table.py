@@ -130,8 +130,9 @@ def stage_lines(doc, fmt="simple"):
     table = tabulate([[r] + [_stage(s.get(k)) for k in STAGES] + [_stage(sum(s.values()))]
                       for r, s in rows], ["seconds"] + list(STAGES) + ["total"], tablefmt=fmt,
                      disable_numparse=True)
-    return ["", "seconds per stage (toolchain and convert are the toolchain's own; "
-                "routes run {} at a time):".format(doc.get("jobs", 2)), table]
+    caption = ("seconds per stage (toolchain and convert are the toolchain's own; routes run "
+               "{} at a time):".format(doc.get("jobs", 2)))
+    return ["", caption] + ([] if fmt == "simple" else [""]) + [table]   # Markdown: a blank line
 
 
 def _stage(value):

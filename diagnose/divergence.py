@@ -62,9 +62,19 @@ def _params(message, depth=0):
                 continue
             text = "{" + _params(value, depth + 1) + "}"
         else:
-            text = str(value)
+            text = _scalar(field, value)
         parts.append("{}: {}".format(field.name, text))
     return ", ".join(parts)[:300]
+
+
+def _scalar(field, value):
+    """An enum by its name (a unary layer's ``LOG``, not 5); a float as the float32 it is
+    stored as (``1e-06``, not 9.999999974752427e-07)."""
+    if field.enum_type is not None and value in field.enum_type.values_by_number:
+        return field.enum_type.values_by_number[value].name
+    if isinstance(value, float):
+        return "{:.7g}".format(value)
+    return str(value)
 
 
 def _repeated(field):

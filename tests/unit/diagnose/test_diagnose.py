@@ -266,6 +266,15 @@ def test_first_divergence_on_a_spec():
     assert "padAmounts: [1,0,0,1]" in found["params"]
 
 
+def test_layer_params_read_as_written():
+    # onnx-coreml 1.3's Log: an enum by its name, a float32 field as the value it holds.
+    from coremltools.proto import NeuralNetwork_pb2
+    from diagnose.divergence import _params
+    unary = NeuralNetwork_pb2.UnaryFunctionLayerParams
+    assert _params(unary(type=unary.LOG, epsilon=1e-6, alpha=1.0, scale=1.0)) == \
+        "type: LOG, alpha: 1, epsilon: 1e-06, scale: 1"
+
+
 def test_a_permuted_layout_is_compared_in_pytorch_order():
     from diagnose.divergence import compare
     torch_value = np.arange(2 * 3 * 5, dtype=np.float64).reshape(1, 2, 3, 5)
