@@ -145,7 +145,7 @@ def _pointwise(xp, w, strides, out_sizes, groups):
     n, c = xp.shape[:2]
     o, cg = w.shape[:2]
     xs = _tap_view(xp, [0] * len(out_sizes), strides, out_sizes)
-    positions = int(np.prod(out_sizes))
+    positions = math.prod(out_sizes)
     xs = np.ascontiguousarray(xs).reshape(n, groups, cg, positions)
     wg = w.reshape(groups, o // groups, cg)
     y = matmul(wg[None], xs)                         # (n, g, o/g, positions)
@@ -170,8 +170,8 @@ def _im2col_conv(xp, w, strides, dilations, out_sizes, groups):
         slice(None, None, d) for d in dilations)
     windows = windows[index]
     order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + spatial
-    taps = int(np.prod(kernel))
-    positions = int(np.prod(out_sizes))
+    taps = math.prod(kernel)
+    positions = math.prod(out_sizes)
     cols = np.ascontiguousarray(windows.transpose(order)).reshape(n, groups, cg * taps, positions)
     wg = w.reshape(groups, o // groups, cg * taps)
     y = matmul(wg[None], cols)                       # (n, g, o/g, positions)
@@ -279,6 +279,8 @@ def pool_nd(x, kernel, strides=None, pads=None, mode="max", exclude_padding=Fals
         return acc
     if mode == "l2":
         return np.sqrt(acc)
+    if not any(extra) and not (exclude_padding and any(map(any, pads))):
+        return acc / np.float32(math.prod(kernel))   # every window whole: one divisor
     return acc / _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding)
 
 

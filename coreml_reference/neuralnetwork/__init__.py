@@ -39,6 +39,7 @@ def run(loaded, inputs, precision: str = "fp32", trace: Optional[Trace] = None) 
     base = Context(precision, loaded.path, spec_version=spec.specificationVersion)
     blobs = read_inputs(spec, network, inputs, base, loaded)
     caches = _weight_caches(loaded, precision, len(network.layers))
+    plan = _plan(loaded, spec, network)
 
     def run_nested(nested):
         """Branch and loop bodies run on the same blobs (their results are visible after)."""
@@ -48,8 +49,10 @@ def run(loaded, inputs, precision: str = "fp32", trace: Optional[Trace] = None) 
     base.run_network = run_nested
     # Core ML yields inf / nan silently (log(0), fp16 overflow); so do we.
     with np.errstate(all="ignore"):
-        for layer, cache in zip(network.layers, caches):
-            run_layer(layer, blobs, base, trace, cache)
+        for layer, cache, step in zip(network.layers, caches, plan):
+            run_layer(layer, blobs, base, trace, cache, step)
+            for name in step.drop:
+                blobs.pop(name, None)
     return collect_outputs(spec, network, kind, blobs, loaded)
 
 
@@ -68,8 +71,93 @@ def _weight_caches(loaded, precision, count):
     return store[precision]
 
 
+class _Step:
+    """A top-level layer's facts that no run changes, found once per loaded model: its
+    checked type and function (when first run), and the blobs no later layer reads."""
+    __slots__ = ("found", "drop")
+
+    def __init__(self, drop):
+        self.found = None
+        self.drop = drop
+
+
+def _plan(loaded, spec, network):
+    """One _Step per layer of ``network``, kept on the LoadedModel. Each blob is dropped
+    after its last reader: a run then reuses the memory of arrays it no longer needs, still
+    in cache, instead of growing to hold every blob (fresh pages fault in on each run)."""
+    plan = getattr(loaded, "_nn_plan", None)
+    if plan is not None and len(plan) == len(network.layers):
+        return plan
+    keep = {feature.name for feature in spec.description.output}
+    keep.add(getattr(network, "labelProbabilityLayerName", ""))
+    if network.layers:
+        keep.update(network.layers[-1].output)      # a classifier's default probabilities
+    last = {}
+    for index, layer in enumerate(network.layers):
+        for name in _reads(layer):
+            last[name] = index
+    drops = [[] for _ in network.layers]
+    for name, index in last.items():
+        if name not in keep:
+            drops[index].append(name)
+    plan = [_Step(tuple(drop)) for drop in drops]
+    try:
+        loaded._nn_plan = plan
+    except AttributeError:           # a frozen object: plan every time
+        pass
+    return plan
+
+
+def _reads(layer):
+    """The blob names a layer reads, its nested networks' (branch and loop bodies) included."""
+    names = set(layer.input)
+    type_name = layer.WhichOneof("layer")
+    if type_name is not None:
+        for field, value in getattr(layer, type_name).ListFields():
+            if field.message_type is not None and field.message_type.name == "NeuralNetwork":
+                for nested in value.layers:
+                    names |= _reads(nested)
+                    names.update(nested.output)  # read back by the loop (conditionVar)
+    return names
+
+
 def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optional[Trace],
-              cache: Optional[dict] = None) -> None:
+              cache: Optional[dict] = None, step: Optional[_Step] = None) -> None:
+    found = step.found if step is not None else None
+    if found is None:
+        found = _found(layer, base)
+        if step is not None:
+            step.found = found
+    type_name, function, params, input_names, output_names = found
+    try:
+        inputs = [blobs[name] for name in input_names]
+    except KeyError:
+        missing = [name for name in input_names if name not in blobs]
+        raise InvalidModelError("reads blob {!r}, which no input or earlier layer produces".format(
+            missing[0]), type_name, layer.name, base.model_path) from None
+    ctx = base.for_layer(layer, type_name, cache)
+    try:
+        result = function(ctx, params, inputs)
+    except InvalidModelError as e:   # from a shared kernel: name the layer
+        raise e.at(type_name, layer.name, base.model_path) from None
+    except (EvaluatorError, LoopSignal):
+        raise                       # already names the layer / unwinds to its loop
+    except Exception as cause:      # a bug or a spec we misread: say where it happened
+        raise LayerError(type_name, layer.name, cause, base.model_path) from cause
+    values = list(result) if isinstance(result, (list, tuple)) else [result]
+    if len(values) != len(output_names):
+        raise LayerError(type_name, layer.name, "produced {} outputs for {} output names".format(
+            len(values), len(output_names)), base.model_path)
+    for name, value in zip(output_names, values):
+        value = ctx.round(np.asarray(value, dtype=np.float32))
+        blobs[name] = value
+        if trace is not None:
+            trace(name, type_name, value, layer.name)
+
+
+def _found(layer, base: Context):
+    """(type name, function, params, input names, output names) of a layer the evaluator
+    can run under the model's specification version; else the error Core ML or we give."""
     type_name = layer.WhichOneof("layer")
     if type_name is None:
         raise InvalidModelError("sets no layer type", "(untyped)", layer.name, base.model_path)
@@ -82,28 +170,8 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
     function = REGISTRY.get(type_name)
     if function is None:
         raise UnsupportedError("layer", type_name, layer.name, base.model_path)
-    missing = [name for name in layer.input if name not in blobs]
-    if missing:
-        raise InvalidModelError("reads blob {!r}, which no input or earlier layer produces".format(
-            missing[0]), type_name, layer.name, base.model_path)
-    ctx = base.for_layer(layer, type_name, cache)
-    try:
-        result = function(ctx, getattr(layer, type_name), [blobs[name] for name in layer.input])
-    except InvalidModelError as e:   # from a shared kernel: name the layer
-        raise e.at(type_name, layer.name, base.model_path) from None
-    except (EvaluatorError, LoopSignal):
-        raise                       # already names the layer / unwinds to its loop
-    except Exception as cause:      # a bug or a spec we misread: say where it happened
-        raise LayerError(type_name, layer.name, cause, base.model_path) from cause
-    values = list(result) if isinstance(result, (list, tuple)) else [result]
-    if len(values) != len(layer.output):
-        raise LayerError(type_name, layer.name, "produced {} outputs for {} output names".format(
-            len(values), len(layer.output)), base.model_path)
-    for name, value in zip(layer.output, values):
-        value = ctx.round(np.asarray(value, dtype=np.float32))
-        blobs[name] = value
-        if trace is not None:
-            trace(name, type_name, value, layer.name)
+    return (type_name, function, getattr(layer, type_name), tuple(layer.input),
+            tuple(layer.output))
 
 
 # --- which specification version brought each layer type ------------------------------------

@@ -27,14 +27,23 @@ def batchnorm(ctx, p, inputs):
         mean = x.mean(axis=axes, keepdims=True)
         var = np.square(x - mean).mean(axis=axes, keepdims=True)
         return gamma[:, None, None] * (x - mean) / np.sqrt(var + eps) + beta[:, None, None]
-    mean = ctx.weights(p.mean, (c,), "mean")
-    var = ctx.weights(p.variance, (c,), "variance")
-    # Fold into one scale and shift (what Core ML's kernels do too); computed in float32.
-    scale = gamma / np.sqrt(var + np.float32(eps))
-    shift = beta - mean * scale
-    out = x * scale[:, None, None]
-    out += shift[:, None, None]
+    scale, shift = _folded(ctx, p, gamma, beta, c, eps)
+    out = x * scale
+    out += shift
     return out
+
+
+def _folded(ctx, p, gamma, beta, c, eps):
+    """One scale and shift per channel (what Core ML's kernels do too), in float32, shaped
+    [C, 1, 1]; made once per loaded model, as its weights are decoded once."""
+    folded = ctx.cache.get("folded")
+    if folded is None:
+        mean = ctx.weights(p.mean, (c,), "mean")
+        var = ctx.weights(p.variance, (c,), "variance")
+        scale = gamma / np.sqrt(var + np.float32(eps))
+        shift = beta - mean * scale
+        folded = ctx.cache["folded"] = (scale[:, None, None], shift[:, None, None])
+    return folded
 
 
 @register("mvn")

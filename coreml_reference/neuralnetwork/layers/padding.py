@@ -42,6 +42,8 @@ def constant_pad(ctx, p, inputs):
     if p.padToGivenOutputSizeMode:      # the non-zero entry is the output size on that side
         pairs = [((max(0, before - size), 0) if before else (0, max(0, after - size)))
                  for (before, after), size in zip(pairs, x.shape)]
+    if not any(before or after for before, after in pairs):
+        return x        # onnx-coreml writes all-zero pads before average pools
     return pad_constant(x, pairs, np.float32(p.value))
 
 

@@ -41,6 +41,8 @@ def pooling(ctx, p, inputs):
     if any(pn < k for pn, k in zip(padded, kernel)):
         raise ctx.shape_error("kernel {}x{} does not fit the padded input {}x{}".format(
             kernel[0], kernel[1], padded[0], padded[1]))
+    if mode != "l2" and kernel == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
+        return x        # one-pixel windows (onnx-coreml writes them for AvgPool2d(1)): x exactly
     out = pool_nd(x.reshape(-1, c, h, w), kernel, strides, pads, mode,
                   exclude_padding=p.avgPoolExcludePadding, ceil_mode=ceil_mode)
     return out.reshape(lead + out.shape[1:])

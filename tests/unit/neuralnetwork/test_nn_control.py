@@ -79,3 +79,18 @@ def test_for_loop_with_break_and_count_input(iterations, break_at, count_input):
         if break_at is not None and want[0] >= break_at:
             break
     np.testing.assert_array_equal(coreml_reference.predict(spec, {"x": x})["out"], want)
+
+
+def test_a_blob_read_again_in_a_loop_body_outlives_its_earlier_top_level_reader():
+    """The loop drops each blob after its last reader; a nested body's reads count as the
+    loop layer's (x here: read by `twice`, then by every iteration of the body)."""
+    def build(nb):
+        nb.add_elementwise("twice", ["x"], "out", "MULTIPLY", alpha=2.0)
+        layer = nb.add_loop("loop", max_iterations=3)
+        body = NeuralNetworkBuilder(nn_spec=layer.loop.bodyNetwork, disable_rank5_shape_mapping=True)
+        body.add_elementwise("add_x", ["out", "x"], "next", "ADD")
+        body.add_copy("keep", "next", "out")
+    loaded = coreml_reference.load(network({"x": (2,)}, build))
+    x = np.array([1.0, -0.5], np.float32)
+    for _ in range(2):                             # the second run reuses the kept plan
+        np.testing.assert_array_equal(coreml_reference.predict(loaded, {"x": x})["out"], 5 * x)
