@@ -145,7 +145,11 @@ def test_small_cnn_every_route_and_a_recommendation(tmp_path):
             np.testing.assert_allclose(g["output:output_0"], expected, rtol=1e-4, atol=1e-5)
     drift = routes["v4"]["torch_drift"]
     assert drift["host_torch"].startswith("2.") and drift["max_abs_error"] < 1e-4
-    assert (tmp_path / "build" / "keyword_spotter-build" / "compare.md").read_text().count("| v") == 4
+    md = (tmp_path / "build" / "keyword_spotter-build" / "compare.md").read_text()
+    table, stages = md.split("seconds per stage")
+    assert table.count("| v") == 4
+    assert [line.split("|")[1].strip() for line in stages.splitlines() if line.startswith("| ")][1:] == \
+        ["v3", "v4", "v9", "v9-export", "et", "coreai"]      # every route's seconds, failed ones too
 
 
 def test_transformer_only_the_export_route(models):
