@@ -146,7 +146,7 @@ def verify_case(folder, record, case, runner=None):
                     "abs error <= {:g} x scale)".format(metrics.FP32_MIN_SNR_DB, metrics.FP32_MAX_ABS_REL))
 
 
-def evaluate(folder, record, precision, runner=None):
+def worst_case_at_precision(folder, record, precision, runner=None):
     """Worst figures over the outputs at ``precision`` (fp16 is the evaluator's emulation of
     GPU / Neural Engine arithmetic), with the first layer holding inf/NaN, for the worst of
     golden.npz's cases (named under ``case``): a dict, or one with ``not_measured`` naming

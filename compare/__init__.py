@@ -63,7 +63,7 @@ def status_words(row):
 def route_row(request, backend, out_root, hooks, host, variant=None):
     from backends.builds import route_dir
     from bench.artifacts import conversion_summary
-    from bench.verify import evaluate
+    from bench.verify import worst_case_at_precision
     from pipeline.conversions import artifact_runner, convert_route
     from bad_input import BadInput
     fp16_seconds = None
@@ -90,7 +90,7 @@ def route_row(request, backend, out_root, hooks, host, variant=None):
                        "max_abs_error": verified.get("max_abs_error")}
         folder = route_dir(out_root, request.name, backend.name, variant)
         start = time.perf_counter()
-        row["fp16"] = evaluate(folder, record, "fp16", artifact_runner(backend))
+        row["fp16"] = worst_case_at_precision(folder, record, "fp16", artifact_runner(backend))
         fp16_seconds = time.perf_counter() - start
         row["target"] = rules.target_of(row)
         row["folder"] = folder

@@ -169,7 +169,9 @@ class Traced(object):
         self.layer_of[name] = layer_name
 
 
-def evaluate(model_path, inputs, precision):
+def run_traced(model_path, inputs, precision):
+    """The evaluator's outputs and every intermediate value, as a ``Traced`` (``error`` set
+    where the evaluator stopped)."""
     import coreml_reference
     traced = Traced()
     try:

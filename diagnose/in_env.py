@@ -20,8 +20,8 @@ from __future__ import annotations
 from diagnose import divergence
 
 
-def evaluate(python, route, model, folder, golden, samples, weights, hooks, outputs,
-             precision, env):
+def diagnose_in_env(python, route, model, folder, golden, samples, weights, hooks, outputs,
+                    precision, env):
     """The diagnosis fields for a converted ``folder`` (``golden``: PyTorch's outputs)."""
     from backends.route_diagnose import run_in_env
     found, got = run_in_env(python, route, model, folder, samples=samples, weights=weights,

@@ -43,11 +43,12 @@ def diagnose(python, route, model, out_root, samples=32000, weights=None, hooks=
         elif not backend.runs_in_host:
             from backends.builds import read_golden
             folder = route_dir(out_root, name, route, variant)
-            result.update(in_env.evaluate(python, route, model, folder, read_golden(folder)[1],
-                                          samples, weights, hooks, outputs, precision, env))
+            golden = read_golden(folder)[1]
+            result.update(in_env.diagnose_in_env(python, route, model, folder, golden, samples,
+                                                 weights, hooks, outputs, precision, env))
         else:
             folder = route_dir(out_root, name, route, variant)
-            result.update(evaluate(folder, record, precision))
+            result.update(diagnose_in_host(folder, record, precision))
     filename = "diagnosis.json" if precision == "fp32" else "diagnosis-{}.json".format(precision)
     folder = route_dir(out_root, name, route, variant)
     os.makedirs(folder, exist_ok=True)
@@ -100,15 +101,17 @@ def module_tree(model, samples, inputs, weights):
         return None
 
 
-def evaluate(folder, record, precision):
+def diagnose_in_host(folder, record, precision):
+    """The diagnosis fields for a converted ``folder`` whose artifact the host's evaluator
+    runs, layer by layer."""
     from backends.builds import read_golden
     from coreml_reference import load
     model_path = os.path.join(folder, record["artifact"])
     spec = load(model_path).spec
     inputs, outputs = read_golden(folder)
-    traced = divergence.evaluate(model_path, inputs, "fp32")
+    traced = divergence.run_traced(model_path, inputs, "fp32")
     if precision == "fp16":
-        fp16 = divergence.evaluate(model_path, inputs, "fp16")
+        fp16 = divergence.run_traced(model_path, inputs, "fp16")
         found = {"outputs": divergence.output_errors(fp16.outputs or fp16.values, outputs, "fp16"),
                  "evaluator_stopped": divergence.stopped_at(spec, fp16)}
         found["layer"] = divergence.first_fp16_problem(spec, fp16, traced)

@@ -34,7 +34,7 @@ def test_a_route_off_on_quiet_input_only_diverges_and_names_the_case(tmp_path):
 
 
 def test_fp16_of_a_stateful_model_runs_every_call_with_one_state(tmp_path):
-    from bench.verify import evaluate
+    from bench.verify import worst_case_at_precision
     calls = np.arange(3, dtype=np.float32).reshape(3, 1, 1)          # K=3 calls of x: (1, 1)
     running = np.cumsum(calls, axis=0)                               # "PyTorch": a running sum
     builds.write_cases(str(tmp_path), [builds.Case("steps", {"x": calls}, {"y": running})])
@@ -44,5 +44,5 @@ def test_fp16_of_a_stateful_model_runs_every_call_with_one_state(tmp_path):
     def stateful(path, inputs, precision, steps=None):
         seen.append((inputs["x"].shape, steps))
         return {"y": np.cumsum(inputs["x"], axis=0)}
-    got = evaluate(str(tmp_path), record, "fp16", runner=stateful)
+    got = worst_case_at_precision(str(tmp_path), record, "fp16", runner=stateful)
     assert seen == [((3, 1, 1), 3)] and got["within_tolerance"] and got["case"] == "steps"
