@@ -231,25 +231,13 @@ def asked_texts(job):
 def array_type_text(array_type):
     """How a Core ML multiArrayType declares its shape, in ``text``'s words (a range with an
     unbounded top says ``..inf``)."""
-    which = array_type.WhichOneof("ShapeFlexibility")
-    if which == "enumeratedShapes":
-        shapes = []
-        for s in array_type.enumeratedShapes.shapes:
-            if tuple(s.shape) not in shapes:
-                shapes.append(tuple(s.shape))
-        if len(shapes) > 1:
-            return _enumerated_text(shapes)
-        return FlexShape.fixed(shapes[0]).text()
-    if which == "shapeRange":
-        dims = []
-        for r in array_type.shapeRange.sizeRanges:
-            hi = int(r.upperBound)
-            dims.append(int(r.lowerBound) if hi == r.lowerBound else (int(r.lowerBound), hi if hi >= 0 else "inf"))
-        shape = FlexShape([d for d in dims]) if all(not isinstance(d, tuple) or d[1] != "inf" for d in dims) else None
-        if shape is not None:
-            return shape.text()
-        return "range " + " x ".join("{}..{}".format(*d) if isinstance(d, tuple) else str(d) for d in dims)
-    return FlexShape.fixed(array_type.shape).text()
+    # The evaluator's reading of the flexibility; the v3 worker (Python 3.7) runs this too.
+    from coreml_reference.inputs import allowed_shapes
+    shapes = allowed_shapes(array_type) or [[]]
+    if len(shapes) > 1:
+        return _enumerated_text([tuple(s) for s in shapes])
+    return FlexShape([(d[0], d[1] if d[1] >= 0 else "inf") if isinstance(d, tuple) else d
+                      for d in shapes[0]]).text()
 
 
 def _enumerated_text(shapes):
