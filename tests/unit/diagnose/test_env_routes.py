@@ -71,17 +71,19 @@ def diagnose(tmp_path, route, *extra, hooks=None):
     return done
 
 
-def report(tmp_path, folder, name="diagnosis.json"):
+def diagnosed(tmp_path, route, folder, exit_code, *extra, hooks=None, name="diagnosis.json"):
+    """diagnose's process, its exit code checked, and the report it wrote in ``folder``."""
+    done = diagnose(tmp_path, route, *extra, hooks=hooks)
+    assert done.returncode == exit_code, done.stdout + done.stderr
     path = tmp_path / "out" / "models-build" / folder / name
     assert path.exists(), list((tmp_path / "out").rglob("*.json"))
-    return json.loads(path.read_text())
+    return done, json.loads(path.read_text())
 
 
 @pytest.mark.slow
 def test_et_names_the_partition_then_the_relu_lowered_wrongly(tmp_path):
-    done = diagnose(tmp_path, "et", hooks=RELU_AS_ABS)
-    assert done.returncode == 1, done.stdout + done.stderr
-    d = report(tmp_path, "et+fp32")          # diagnosed in float32, as the ML Program routes
+    # diagnosed in float32, as the ML Program routes
+    done, d = diagnosed(tmp_path, "et", "et+fp32", 1, hooks=RELU_AS_ABS)
     assert d["verdict"] == "diverges" and d["variant"] == "fp32"
     assert d["partition"]["index"] == 0 and d["partition"]["precision"] == "fp32"
     assert d["op"]["node"] == "aten_relu_default" and d["op"]["target"] == "aten.relu.default"
@@ -96,9 +98,7 @@ def test_et_names_the_partition_then_the_relu_lowered_wrongly(tmp_path):
 
 @pytest.mark.slow
 def test_et_stock_lowering_matches(tmp_path):
-    done = diagnose(tmp_path, "et")
-    assert done.returncode == 0, done.stdout + done.stderr
-    d = report(tmp_path, "et+fp32")
+    _, d = diagnosed(tmp_path, "et", "et+fp32", 0)
     assert d["verdict"] == "matches" and d["partition"] is None and d["op"] is None
     assert d["outputs"]["output_0"]["agree"]
     assert d["counts"]["agree"] == d["counts"]["compared"] > 0
@@ -106,9 +106,7 @@ def test_et_stock_lowering_matches(tmp_path):
 
 @pytest.mark.slow
 def test_coreai_names_the_relu_lowered_wrongly(tmp_path):
-    done = diagnose(tmp_path, "coreai", hooks=RELU_AS_ABS)
-    assert done.returncode == 1, done.stdout + done.stderr
-    d = report(tmp_path, "coreai")
+    done, d = diagnosed(tmp_path, "coreai", "coreai", 1, hooks=RELU_AS_ABS)
     assert d["verdict"] == "diverges" and d["variant"] is None
     assert d["op"]["node"] == "relu" and d["op"]["target"] == "aten::relu.default"
     assert d["partition"] is None
@@ -119,14 +117,11 @@ def test_coreai_names_the_relu_lowered_wrongly(tmp_path):
 
 @pytest.mark.slow
 def test_coreai_stock_lowering_matches_in_fp32_and_its_fp16_program(tmp_path):
-    done = diagnose(tmp_path, "coreai")
-    assert done.returncode == 0, done.stdout + done.stderr
-    d = report(tmp_path, "coreai")
+    _, d = diagnosed(tmp_path, "coreai", "coreai", 0)
     assert d["verdict"] == "matches" and d["op"] is None
     assert d["counts"]["agree"] == d["counts"]["compared"] > 0
-    done = diagnose(tmp_path, "coreai", "--precision", "fp16")
-    assert done.returncode == 0, done.stdout + done.stderr
-    d = report(tmp_path, "coreai+fp16", "diagnosis-fp16.json")   # the fp16 variant
+    _, d = diagnosed(tmp_path, "coreai", "coreai+fp16", 0, "--precision", "fp16",
+                     name="diagnosis-fp16.json")                # the fp16 variant
     assert d["verdict"] == "fp16 within tolerance" and d["variant"] == "fp16"
     assert d["outputs"]["output_0"]["agree"] and d["outputs"]["output_0"]["snr_db"] > 20
 

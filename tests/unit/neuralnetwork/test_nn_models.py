@@ -42,21 +42,29 @@ def has_onnx_ordered_pad(path):
     return False
 
 
+def evaluated(model, route, precision):
+    """[(name, evaluator's output, PyTorch's golden output, SNR)], shapes checked; None for a
+    stock v3 build with the pad fault, which must raise ShapeError as Core ML would."""
+    path, inputs, golden = converted(model, route)
+    if route == "v3" and has_onnx_ordered_pad(path):
+        with pytest.raises(ShapeError, match="cannot broadcast"):
+            predict(path, inputs, precision=precision)
+        return None
+    outputs = predict(path, inputs, precision=precision)
+    assert set(golden) <= set(outputs)
+    found = []
+    for name, want in golden.items():
+        got = outputs[name]
+        assert got.shape == want.shape, (name, got.shape, want.shape)
+        found.append((name, got, want, report(model, route, precision, name, got, want)))
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp32_matches_pytorch(model, route):
-    path, inputs, golden = converted(model, route)
-    if route == "v3" and has_onnx_ordered_pad(path):
-        with pytest.raises(ShapeError, match="cannot broadcast"):
-            predict(path, inputs)
-        return
-    outputs = predict(path, inputs)
-    assert set(golden) <= set(outputs)
-    for name, want in golden.items():
-        got = outputs[name]
-        assert got.shape == want.shape, (name, got.shape, want.shape)
-        report(model, route, "fp32", name, got, want)
+    for name, got, want, _ in evaluated(model, route, "fp32") or []:
         assert metrics.within_tolerance(got, want, "fp32"), name
 
 
@@ -64,13 +72,6 @@ def test_fp32_matches_pytorch(model, route):
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("model", zoo_models())
 def test_fp16_emulation_is_finite_and_close(model, route):
-    path, inputs, golden = converted(model, route)
-    if route == "v3" and has_onnx_ordered_pad(path):
-        pytest.skip("stock v3 pad fault: the model fails in fp32 already (see test_fp32)")
-    outputs = predict(path, inputs, precision="fp16")
-    for name, want in golden.items():
-        got = outputs[name]
-        assert got.shape == want.shape, (name, got.shape, want.shape)
-        snr = report(model, route, "fp16", name, got, want)
+    for name, got, want, snr in evaluated(model, route, "fp16") or []:
         assert np.all(np.isfinite(got[np.isfinite(want)])), name
         assert snr >= metrics.FP16_MIN_SNR_DB, (name, snr)
