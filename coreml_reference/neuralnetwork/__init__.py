@@ -17,7 +17,7 @@ import numpy as np
 from coreml_reference.dtypes import ARRAY_DTYPES, ARRAY_TYPE_NAMES
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, UnsupportedError)
-from coreml_reference.inputs import as_declared, image_pixels
+from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
 from coreml_reference.neuralnetwork.context import Context, LoopSignal
 from coreml_reference.neuralnetwork.layers import REGISTRY
 
@@ -257,40 +257,8 @@ def _checked_array(model_name, name, value, array_type) -> np.ndarray:
     Core ML converts them), then float32 as every NeuralNetwork blob is."""
     want = ARRAY_DTYPES.get(array_type.dataType, np.float32)
     array = as_declared(model_name, name, value, want, ARRAY_TYPE_NAMES.get(array_type.dataType))
-    allowed = _allowed_shapes(array_type)
-    if allowed and not any(_shape_fits(array.shape, shape) for shape in allowed):
-        expected = " or ".join(_shape_text(s) for s in allowed)
-        raise InputError("input {!r} has shape {}, the model expects {}".format(
-            name, list(array.shape), expected))
+    check_declared_shape(model_name, name, array.shape, array_type)
     return array
-
-
-def _allowed_shapes(array_type):
-    """Shapes as lists; a dimension is an int or a (lower, upper) range (upper -1: unbounded)."""
-    flexibility = array_type.WhichOneof("ShapeFlexibility")
-    if flexibility == "enumeratedShapes":
-        return [list(s.shape) for s in array_type.enumeratedShapes.shapes]
-    if flexibility == "shapeRange":
-        return [[(r.lowerBound, r.upperBound) for r in array_type.shapeRange.sizeRanges]]
-    return [list(array_type.shape)] if len(array_type.shape) else []
-
-
-def _shape_fits(given, shape) -> bool:
-    if len(given) != len(shape):
-        return False
-    for size, allowed in zip(given, shape):
-        if isinstance(allowed, tuple):
-            lower, upper = allowed
-            if size < lower or (upper >= 0 and size > upper):
-                return False
-        elif size != allowed:
-            return False
-    return True
-
-
-def _shape_text(shape) -> str:
-    return "[" + ", ".join(("{}..{}".format(d[0], d[1] if d[1] >= 0 else "inf")
-                            if isinstance(d, tuple) else str(d)) for d in shape) + "]"
 
 
 def _rank5_mapping(spec, network) -> bool:
