@@ -55,18 +55,48 @@ class OpPlan:
 
 
 class BlockPlan:
-    __slots__ = ("inputs", "ops", "outputs")
+    __slots__ = ("inputs", "ops", "outputs", "drops")
 
     def __init__(self, inputs, ops, outputs):
         self.inputs = inputs    # (name, dtype or None)
         self.ops = ops
         self.outputs = outputs  # variable names
+        self.drops = _drops(ops, set(outputs))   # per op: names no later op of the block reads
 
 
 def compile_block(block, decoder, model_path):
     ops = [compile_op(op, decoder, model_path) for op in block.operations]
     inputs = [(named.name, tensor_dtype(named.type)) for named in block.inputs]
     return BlockPlan(inputs, ops, list(block.outputs))
+
+
+def _op_reads(op):
+    """Variables an op reads: its inputs, and everything its nested blocks read."""
+    names = {source[1] for _, _, sources in op.inputs for source in sources
+             if source[0] == "var"}
+    for block in op.blocks:
+        names.update(block.outputs)
+        for nested in block.ops:
+            names |= _op_reads(nested)
+    return names
+
+
+def _drops(ops, keep):
+    """For each op, the variables to drop once it has run: those it reads last in the block
+    (a nested block's reads count as its op's), and its outputs that nothing reads, except
+    ``keep``. A run then reuses the memory of values it no longer needs, still in cache,
+    instead of holding every intermediate value to the end."""
+    last = {}
+    for index, op in enumerate(ops):
+        for name in op.outputs:
+            last.setdefault(name[0], index)
+        for name in _op_reads(op):
+            last[name] = index
+    drops = [[] for _ in ops]
+    for name, index in last.items():
+        if name not in keep:
+            drops[index].append(name)
+    return [tuple(drop) for drop in drops]
 
 
 def compile_op(op, decoder, model_path):
@@ -172,11 +202,13 @@ class Runner:
         try:
             for (name, dtype), value in zip(block.inputs, bindings):
                 self.bind(name, value, dtype)
-            for op in block.ops:
+            for op, drop in zip(block.ops, block.drops):
                 if op.fn is None:
                     self._run_const(op)
                 else:
                     self._run_op(op)
+                for name in drop:
+                    self.env.pop(name, None)
             try:
                 return [self._lookup(name, "block output") for name in block.outputs]
             except InvalidModelError as e:
@@ -372,6 +404,8 @@ def compiled(loaded):
                 return fn, _CACHE[key]
     decoder = ValueDecoder(loaded.weights_dir, loaded.name)
     plan = compile_block(block, decoder, loaded.path)
+    named = {out.name for out in loaded.spec.description.output}   # collect_outputs' names
+    plan.drops = [tuple(name for name in drop if name not in named) for drop in plan.drops]
     if key is not None:
         with _CACHE_LOCK:
             _CACHE[key] = plan

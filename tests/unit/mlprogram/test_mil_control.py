@@ -55,3 +55,29 @@ def test_list_ops(tmp_path):
     path = build(tmp_path, body, {"x": x})
     want = np.stack([x, np.zeros(2, np.float32), x, 2 * x]) + 4
     np.testing.assert_array_equal(only_output(coreml_reference.predict(path, {"x": x})), want)
+
+
+def test_a_variable_read_again_in_a_loop_body_outlives_its_earlier_top_level_reader(tmp_path):
+    """The op loop drops each variable after its last reader; a nested block's reads count as
+    its op's (x here: read by `twice`, then by every iteration of the loop's body)."""
+    def body(x):
+        twice = mb.mul(x=x, y=2.0, name="twice")
+        loop = mb.while_loop(_cond=lambda v: mb.less(x=mb.reduce_max(x=v), y=10.0),
+                             _body=lambda v: [mb.add(x=v, y=x)], loop_vars=[twice])
+        return mb.relu(x=loop[0] if isinstance(loop, (list, tuple)) else loop, name="out")
+    path = build(tmp_path, body, {"x": np.ones(2, np.float32)})
+    loaded = coreml_reference.load(path)
+    x = np.array([1.0, 2.0], np.float32)
+    want = 2 * x
+    while want.max() < 10:
+        want = want + x
+    for _ in range(2):                             # the second run reuses the cached plan
+        np.testing.assert_array_equal(only_output(coreml_reference.predict(loaded, {"x": x})),
+                                      want)
+    from coreml_reference.mlprogram.program import compiled
+    plan = compiled(loaded)[1]
+    names = [op.name for op in plan.ops]
+    dropped = {name for drop in plan.drops for name in drop}
+    assert "twice" in names and "x" in dropped          # inputs are dropped too, when read last
+    assert "x" not in plan.drops[names.index("twice")]  # x is read later, by the loop's body
+    assert not dropped & set(plan.outputs)
