@@ -146,8 +146,17 @@ def artifact_runner(backend, python=None):
     python = python or env_python(backend, provision=False)
 
     def run(path, inputs, precision, steps=None):
-        return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
-                          steps=steps)
+        from backends.artifact_run import ArtifactRunError
+        try:
+            return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
+                              steps=steps)
+        except ArtifactRunError as e:
+            # coreai-core's interpreter has aborted (signal 6) now and then on the same
+            # inputs that run before and after: a crash is retried once, anything else not.
+            if "killed by signal" not in str(e):
+                raise
+            return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
+                              steps=steps)
     return run
 
 

@@ -1,0 +1,41 @@
+"""pipeline.conversions.artifact_runner: a route runtime killed by a signal (coreai-core's
+interpreter has aborted now and then) is run once more; any other error is not retried."""
+import pytest
+
+import backends.artifact_run as artifact_run
+from backends.artifact_run import ArtifactRunError
+from pipeline import conversions
+
+
+class Backend:
+    name, runs_in_host = "coreai", False
+
+
+def runner_with(monkeypatch, outcomes):
+    calls = []
+
+    def fake(python, route, path, inputs, precision, env=None, steps=None):
+        calls.append(route)
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+    monkeypatch.setattr(artifact_run, "run_in_env", fake)
+    return conversions.artifact_runner(Backend(), python="py"), calls
+
+
+def test_a_crash_is_retried_once(monkeypatch):
+    run, calls = runner_with(monkeypatch, [ArtifactRunError("the route's runtime was killed by signal 6"),
+                                           {"y": 1}])
+    assert run("m.aimodel", {}, "fp32") == {"y": 1} and len(calls) == 2
+
+
+def test_two_crashes_and_other_errors_are_raised(monkeypatch):
+    crash = ArtifactRunError("the route's runtime was killed by signal 6")
+    run, calls = runner_with(monkeypatch, [crash, crash])
+    with pytest.raises(ArtifactRunError):
+        run("m.aimodel", {}, "fp32")
+    run, calls = runner_with(monkeypatch, [ArtifactRunError("bad input shape")])
+    with pytest.raises(ArtifactRunError):
+        run("m.aimodel", {}, "fp32")
+    assert len(calls) == 1
