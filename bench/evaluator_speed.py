@@ -65,13 +65,18 @@ def main(argv=None):
     threads = args.threads or os.cpu_count() or 1
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)     # read by numpy's BLAS when first imported
+    # PyTorch's OpenMP threads spin after each call by default, taking a core from the runner
+    # timed next (the evaluator on v3 PANNs V1: 12.2 ms median after PyTorch, 8.8 ms with
+    # them asleep); onnxruntime's spinning is turned off the same way (ort_runner).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.rss_child:
         return rss_child(args.rss_child, args.rss_stack)
     import torch
     torch.set_num_threads(threads)
-    print("threads: torch {}, numpy BLAS {}, onnxruntime intra-op {} (inter-op 1); "
-          "os.cpu_count() {}".format(torch.get_num_threads(), blas_threads(), threads,
-                                     os.cpu_count()))
+    print("threads: torch {} (OMP_WAIT_POLICY={}), numpy BLAS {}, onnxruntime intra-op {} "
+          "(inter-op 1, no spinning); os.cpu_count() {}".format(
+              torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"], blas_threads(), threads,
+              os.cpu_count()))
     print("load average before: {}".format(load_average()))
     status = 0
     if not (args.encoder_only or args.decoder_only):
@@ -304,6 +309,7 @@ def ort_runner(path, inputs, threads):
     # Its threads would otherwise spin after each run, taking the cores from the runner
     # timed next (PyTorch eager measured 10x slower right after an onnxruntime call).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3                 # not its unused-initializer warnings
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feeds = {}
     for i in session.get_inputs():
@@ -539,7 +545,9 @@ def stack_table(args, kind, layers, folder):
               "{:.0f} MB of weights on disk{}".format(
                   precision, rss["growth"] / 1e6, ratio, rss["weights"] / 1e6,
                   "  (goal {:.1f}: {})".format(goal_rss, verdict(ratio, goal_rss))
-                  if precision == "fp32" and goal_rss is not None else ""))
+                  if precision == "fp32" and goal_rss is not None else
+                  "  (float16 weights are held widened to float32 for the arithmetic, decoded "
+                  "once: 2x is the floor)" if precision == "fp16" else ""))
     return 0
 
 
@@ -562,8 +570,8 @@ def _time_stack(args, kind, layers, paths):
             module(*tensors)
     runners = {"pytorch": torch_call}
     snrs = {}
-    # fp16 first: widening its float16 weights briefly holds both copies, so loading it before
-    # the fp32 program keeps the peak lower (2 layers: 2.0 GB instead of 2.3; 16: 13.7 GB).
+    # fp16 first: widening its float16 weights holds one blob in both forms at a time; loaded
+    # before the fp32 program, that moment comes while less else is held.
     for precision, path in sorted(paths.items(), key=lambda item: item[0] != "fp16"):
         loaded = load(path)
         run = evaluator_for(loaded)

@@ -10,6 +10,7 @@ A BlobFileValue's ``offset`` points at the metadata record, not at the data.
 """
 from __future__ import annotations
 
+import os
 import struct
 
 import numpy as np
@@ -33,32 +34,54 @@ BLOB_TYPE_NAMES = {5: "bfloat16", 16: "float8e4m3fn", 17: "float8e5m2"}
 
 
 class BlobFile:
-    """One weight file, read into memory once (no mapping: nothing breaks if the file is
-    replaced later while a compiled program still holds its constants)."""
+    """One weight file, read blob by blob: each blob is copied out of the file when it is
+    decoded, so that a float16 program, widened to float32 constants as it is compiled, never
+    holds the whole file besides them (its peak memory: the widened weights plus one blob).
+    Copies, not a mapping: nothing breaks if the file is replaced while a compiled program
+    still holds its constants."""
 
     def __init__(self, path):
         self.path = path
         try:
-            self.data = np.fromfile(path, dtype=np.uint8)
+            self.size = os.path.getsize(path)
+            header = self._bytes(0, RECORD_BYTES)
         except OSError as e:
             raise ModelFileError("cannot read weight file {}: {}".format(path, e))
-        if self.data.size < RECORD_BYTES:
+        if len(header) < RECORD_BYTES:
             raise ModelFileError("weight file {} is truncated: {} bytes, shorter than its "
-                                 "64-byte header".format(path, self.data.size))
-        count, version = HEADER.unpack_from(self.data, 0)
+                                 "64-byte header".format(path, self.size))
+        count, version = HEADER.unpack_from(header, 0)
         if version != 2:
             raise ModelFileError("weight file {}: blob storage version {} (expected 2); "
                                  "corrupt or not a MIL weight file".format(path, version))
         self.count = count
 
+    def _bytes(self, offset, nbytes):
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return f.read(nbytes)
+
+    def _array(self, offset, nbytes):
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            data = np.fromfile(f, dtype=np.uint8, count=nbytes)
+        if data.size != nbytes:                    # the file changed since it was opened
+            raise ModelFileError("weight file {} is truncated: {} bytes at offset {} expected, "
+                                 "{} read".format(self.path, nbytes, offset, data.size))
+        return data
+
     def read(self, offset, expected_type=None):
         """The blob whose metadata record starts at ``offset``, as a flat numpy array."""
-        size = self.data.size
+        size = self.size
         if offset < RECORD_BYTES or offset + METADATA.size > size:
             raise ModelFileError("weight file {} is truncated or corrupt: blob metadata at "
                                  "offset {} lies outside the {}-byte file".format(
                                      self.path, offset, size))
-        sentinel, dtype_code, nbytes, data_offset = METADATA.unpack_from(self.data, offset)
+        try:
+            record = self._bytes(offset, METADATA.size)
+        except OSError as e:
+            raise ModelFileError("cannot read weight file {}: {}".format(self.path, e))
+        sentinel, dtype_code, nbytes, data_offset = METADATA.unpack_from(record, 0)
         if sentinel != SENTINEL:
             raise ModelFileError("weight file {} is corrupt: no blob at offset {} (sentinel "
                                  "{:#x}, expected {:#x})".format(self.path, offset, sentinel,
@@ -67,17 +90,15 @@ class BlobFile:
             raise ModelFileError("weight file {} is truncated: blob at offset {} needs bytes "
                                  "{}..{}, file has {}".format(self.path, offset, data_offset,
                                                                data_offset + nbytes, size))
-        # A view into the file's buffer, no copy: data offsets are 64-byte aligned.
-        raw = self.data[data_offset:data_offset + nbytes]
         if dtype_code in BLOB_DTYPES:
             dtype = BLOB_DTYPES[dtype_code]
             if nbytes % dtype.itemsize:
                 raise ModelFileError("weight file {} is corrupt: blob at offset {} has {} bytes, "
                                      "not a multiple of its {}-byte elements".format(
                                          self.path, offset, nbytes, dtype.itemsize))
-            return raw.view(dtype)
+            return self._array(data_offset, nbytes).view(dtype)
         if dtype_code in SUBBYTE:
-            return ("subbyte", SUBBYTE[dtype_code], raw)
+            return ("subbyte", SUBBYTE[dtype_code], self._array(data_offset, nbytes))
         raise UnsupportedError("blob data", BLOB_TYPE_NAMES.get(dtype_code, str(dtype_code)),
                                "offset {}".format(offset), self.path)
 
