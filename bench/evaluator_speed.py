@@ -180,13 +180,13 @@ def print_rows(rows, times, cold):
     """rows: (label, runner name, reference runner name or None, goal or None)."""
     medians = {name: statistics.median(t) for name, t in times.items()}
     print("  {:<40} {:>10} {:>10} {:>10} {:>8} {:>6}  {}".format(
-        "runner", "median s", "min s", "cold s", "ratio", "goal", ""))
+        "runner", "median ms", "min ms", "cold ms", "ratio", "goal", ""))
     for label, name, ref, goal in rows:
         if name not in medians:
             continue
         ratio = medians[name] / medians[ref] if ref in medians else None
-        print("  {:<40} {:>10.4f} {:>10.4f} {:>10.4f} {:>8} {:>6}  {}".format(
-            label, medians[name], min(times[name]), cold.get(name, float("nan")),
+        print("  {:<40} {:>10.3f} {:>10.3f} {:>10.3f} {:>8} {:>6}  {}".format(
+            label, 1e3 * medians[name], 1e3 * min(times[name]), 1e3 * cold.get(name, float("nan")),
             "-" if ratio is None else "{:.2f}".format(ratio),
             "-" if goal is None else "{:.1f}".format(goal),
             "" if goal is None or ratio is None else verdict(ratio, goal)))

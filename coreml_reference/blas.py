@@ -4,8 +4,10 @@ numpy's OpenBLAS runs every product on its configured threads (OPENBLAS_NUM_THRE
 all cores), and its threads wait for each other by spinning. On a machine whose cores are
 all busy, a multi-threaded product waits until every one of its threads is scheduled again:
 on this project's 2-core machine under a load average of 5, 2-thread products of PANNs' sizes
-took 10-100x longer than on one thread (PyTorch's and onnxruntime's pools degrade far less),
-and a quiet machine gains nothing from a second thread on a small product either.
+took 10-100x longer than on one thread (PyTorch's and onnxruntime's pools degrade far less).
+On a quiet machine a second thread pays from about a million multiply-adds on (PANNs V1's
+products of 1.9 M to 53 M: 3.45 ms on one thread, 1.72 ms on two; the whole v3 model 8.1 ->
+7.4 ms with the threshold at 1 M instead of 16 M); below that, waking it costs more.
 
 So ``matmul`` runs a product on one thread when it is small (under ``SMALL_MACS``
 multiply-adds) or when the machine is busier than its cores (1-minute load average at least
@@ -25,7 +27,7 @@ import time
 
 import numpy as np
 
-SMALL_MACS = 1 << 24        # multiply-adds below which one thread is at least as fast
+SMALL_MACS = 1 << 20        # multiply-adds below which one thread is at least as fast
 LOAD_CHECK_SECONDS = 1.0
 
 _state = {"found": None, "set": None, "configured": 1, "busy": False, "checked": -1e9}

@@ -14,6 +14,7 @@ Stable signatures (the other half imports them):
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -122,22 +123,31 @@ def _depthwise(x, w, bias, strides, pads, dilations, out_sizes):
     inner = (slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(sizes, pads))
     xl[inner] = np.moveaxis(x, 1, -1)                                    # (n, *D, c)
     wl = np.ascontiguousarray(np.moveaxis(w[:, 0], 0, -1)).astype(dtype)  # (*K, c)
-    y = None
-    tmp = None
-    for tap in itertools.product(*[range(k) for k in kernel]):
-        index = (slice(None),) + tuple(
-            slice(t * d, t * d + (m - 1) * s + 1, s)
-            for t, d, s, m in zip(tap, dilations, strides, out_sizes))
+    y = tmp = None
+    for tap, index in _depthwise_taps(kernel, dilations, strides, out_sizes):
         view = xl[index]
         if y is None:
             y = np.multiply(view, wl[tap], dtype=dtype)
             tmp = np.empty_like(y)
         else:
             np.multiply(view, wl[tap], out=tmp)
-            y += tmp
+            np.add(y, tmp, out=y)
     if bias is not None:
         y += np.asarray(bias, dtype=dtype)
     return np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _depthwise_taps(kernel, dilations, strides, out_sizes):
+    """(tap, index of its strided view of the channels-last padded input) per kernel tap;
+    the same few layer geometries recur in every run, so they are built once."""
+    taps = []
+    for tap in itertools.product(*[range(k) for k in kernel]):
+        index = (slice(None),) + tuple(
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, d, s, m in zip(tap, dilations, strides, out_sizes))
+        taps.append((tap, index))
+    return tuple(taps)
 
 
 def _pointwise(xp, w, strides, out_sizes, groups):
@@ -264,7 +274,7 @@ def pool_nd(x, kernel, strides=None, pads=None, mode="max", exclude_padding=Fals
     widths = [(0, 0)] * lead + [(b, a + e) for (b, a), e in zip(pads, extra)]
     fill = -np.inf if mode == "max" else 0.0
     xp = x if mode != "l2" else x * x
-    xp = np.pad(xp, widths, constant_values=fill) if any(map(any, widths)) else xp
+    xp = pad_constant(xp, widths, fill) if any(map(any, widths)) else xp
     acc = None
     for tap in itertools.product(*[range(k) for k in kernel]):
         view = xp[(Ellipsis,) + tuple(slice(t, t + (o - 1) * st + 1, st)

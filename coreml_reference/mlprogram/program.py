@@ -37,7 +37,7 @@ from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_
 
 class OpPlan:
     __slots__ = ("type", "name", "fn", "lists", "inputs", "outputs", "out_types", "blocks",
-                 "const", "const16", "folded", "half")
+                 "const", "const16", "folded", "half", "exact")
 
     def __init__(self, op_type, name):
         self.type = op_type
@@ -52,6 +52,7 @@ class OpPlan:
         self.const16 = None     # ... rounded to float16 (fp16 mode), made on first use
         self.folded = {}        # constexpr_* results by precision: constants, computed once
         self.half = False       # a float16 const, held in its float32 compute form
+        self.exact = False      # an exact op (registry) whose inline float values are float16
 
 
 class BlockPlan:
@@ -118,6 +119,7 @@ def compile_op(op, decoder, model_path):
     if opdef is None:
         raise UnsupportedError("op", op.type, name, model_path)
     plan.fn, plan.lists = opdef.fn, opdef.lists
+    inline_half = True          # every inline float value is float16-typed
     for key, arg in op.inputs.items():
         sources = []
         for binding in arg.arguments:
@@ -126,15 +128,25 @@ def compile_op(op, decoder, model_path):
             else:
                 what = "{} {!r} input {!r}".format(op.type, name, key)
                 value = decoder.decode(binding.value, what)
+                inline_half = inline_half and _half_or_not_float(value)
                 sources.append(("val", _compute_form(value), _compute_form(_round16(value))))
         plan.inputs.append((key, key in opdef.lists, sources))
     for key, attr in op.attributes.items():
         if key != "name" and key not in op.inputs:
             value = decoder.decode(attr, "{} {!r} attribute {!r}".format(op.type, name, key))
+            inline_half = inline_half and _half_or_not_float(value)
             plan.inputs.append((key, False, [("val", _compute_form(value),
                                               _compute_form(_round16(value)))]))
     plan.blocks = [compile_block(b, decoder, model_path) for b in op.blocks]
+    plan.exact = opdef.exact and inline_half
     return plan
+
+
+def _half_or_not_float(value):
+    if isinstance(value, list):
+        return all(_half_or_not_float(v) for v in value)
+    return not isinstance(value, np.ndarray) or value.dtype.kind != "f" \
+        or value.dtype == np.float16
 
 
 # --- running a plan -------------------------------------------------------------------------
@@ -237,7 +249,8 @@ class Runner:
             return self._publish(op, folded)
         ctx = Context(self, op)
         try:
-            kwargs = self._bind(op)
+            kwargs, halves = self._bind(op)
+            exact = op.exact and halves     # its float16 results need no rounding
             result = op.fn(ctx, **kwargs)
             outs = op.outputs
             results = list(result) if isinstance(result, (tuple, list)) and len(outs) != 1 \
@@ -245,7 +258,7 @@ class Runner:
             if len(results) != len(outs):
                 raise ValueError("produced {} outputs, the program declares {}".format(
                     len(results), len(outs)))
-            values = [self._finish(ctx, v, out) for v, out in zip(results, outs)]
+            values = [self._finish(ctx, v, out, exact) for v, out in zip(results, outs)]
         except InvalidModelError as e:   # from a shared kernel or a dangling input: name the op
             raise e.at(op.type, op.name, self.path, kind="op") from None
         except EvaluatorError:
@@ -268,17 +281,28 @@ class Runner:
                 self.trace(name, op.type, self.declared(name), op.name)
 
     def _bind(self, op):
+        """(keyword arguments, whether every float variable among them holds float16 values:
+        a float16 one, or any in fp16 mode, where every float value is rounded)."""
         kwargs = {}
+        halves = True
         for key, is_list, sources in op.inputs:
-            items = [_compute_form(self._lookup(src[1], "input " + key)) if src[0] == "var"
-                     else src[2 if self.fp16 else 1] for src in sources]
+            items = []
+            for src in sources:
+                if src[0] == "var":
+                    value = self._lookup(src[1], "input " + key)
+                    if halves and not self.fp16 and src[1] not in self.half \
+                            and _holds_floats(value):
+                        halves = False
+                    items.append(_compute_form(value))
+                else:
+                    items.append(src[2 if self.fp16 else 1])
             if is_list:
                 kwargs[key] = items
             elif len(items) == 1:
                 kwargs[key] = items[0]
             else:
                 raise ValueError("input {!r} binds {} values, expected one".format(key, len(items)))
-        return kwargs
+        return kwargs, halves
 
     def _lookup(self, name, what):
         try:
@@ -287,20 +311,22 @@ class Runner:
             raise InvalidModelError("{} refers to variable {!r}, which no input or earlier op "
                                     "produces".format(what, name)) from None
 
-    def _finish(self, ctx, value, out):
-        """Give a result the declared dtype, check its shape, round it in fp16 mode."""
+    def _finish(self, ctx, value, out, exact=False):
+        """Give a result the declared dtype, check its shape, round it in fp16 mode.
+        ``exact``: its values are already float16 values (an exact op on float16 inputs)."""
         _, dtype, declared = out
         if dtype is None:                         # list / tuple / state: as produced
             return value
         value = np.asarray(value)
+        exact = exact and value.dtype == np.float32
         if dtype == np.float16:                  # held as float32 float16 values
-            value = _half_form(value)
+            value = value if exact else _half_form(value)
         else:
             value = _as_dtype(value, dtype)
         if declared is not None and not _shape_matches(value.shape, declared):
             raise ctx.shape_error("computed shape {} but the program declares {}".format(
                 list(value.shape), ["?" if d is None else d for d in declared]))
-        return _round16(value) if self.fp16 and dtype != np.float16 else value
+        return _round16(value) if self.fp16 and dtype != np.float16 and not exact else value
 
     def store(self, value, dtype):
         """``value`` as a variable of ``dtype`` holds it (float16: in compute form)."""
@@ -351,6 +377,12 @@ def _half_form(value):
         return value.astype(np.float16).astype(np.float32)
 
 
+def _holds_floats(value):
+    if isinstance(value, list):
+        return any(_holds_floats(v) for v in value)
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
 def _compute_form(value):
     """What op functions see: float16 tensors as float32 (we compute in float32)."""
     if isinstance(value, np.ndarray) and value.dtype == np.float16:
@@ -393,8 +425,23 @@ def _file_stamp(path):
 
 
 def compiled(loaded):
-    """(function proto, BlockPlan) of the model's main function, cached per model file."""
+    """(function proto, BlockPlan) of the model's main function, cached per model file, and
+    kept on the LoadedModel: running it again skips even the files' stamp (a walk of the
+    package), as a runtime keeps a compiled model."""
     fn, block = main_block(loaded)
+    kept = getattr(loaded, "_ml_plan", None)
+    if kept is not None and kept[0] is loaded.spec:
+        return fn, kept[1]
+    fn, plan = _compiled(loaded, fn, block)
+    if loaded.path:                  # an in-memory spec may be edited between runs
+        try:
+            loaded._ml_plan = (loaded.spec, plan)
+        except AttributeError:       # a frozen object: look it up every time
+            pass
+    return fn, plan
+
+
+def _compiled(loaded, fn, block):
     key = None
     if loaded.path and os.path.exists(loaded.path):
         key = (os.path.realpath(loaded.path), _file_stamp(loaded.path))

@@ -25,15 +25,21 @@ OPS = {}
 class OpDef:
     fn: object
     lists: frozenset = field(default_factory=frozenset)   # variadic inputs, passed as lists
+    exact: bool = False     # every result value is one of its input values (see register)
 
 
-def register(*names, lists=()):
-    """Register ``fn`` for each MIL op type in ``names``; ``lists`` names variadic inputs."""
+def register(*names, lists=(), exact=False):
+    """Register ``fn`` for each MIL op type in ``names``; ``lists`` names variadic inputs.
+
+    ``exact``: the op only selects, moves or compares values (relu, max_pool, reshape, pad
+    ...), so each result value is one of its inputs' values. Given float16 values it returns
+    float16 values, and the runner skips rounding them to float16 again: the same numbers,
+    one pass less per op."""
     def wrap(fn):
         for name in names:
             if name in OPS:
                 raise ValueError("MIL op type {!r} registered twice".format(name))
-            OPS[name] = OpDef(fn, frozenset(lists))
+            OPS[name] = OpDef(fn, frozenset(lists), exact)
         return fn
     return wrap
 

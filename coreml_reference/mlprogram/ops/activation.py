@@ -15,12 +15,12 @@ def _per_channel(x, alpha):
     return alpha.reshape((1, -1) + (1,) * (np.ndim(x) - 2))
 
 
-@register("relu")
+@register("relu", exact=True)
 def relu(ctx, x):
     return act.relu(x)
 
 
-@register("relu6")
+@register("relu6", exact=True)
 def relu6(ctx, x):
     return np.minimum(np.maximum(x, 0), 6)
 

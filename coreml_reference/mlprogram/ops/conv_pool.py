@@ -91,7 +91,7 @@ def _pool(ctx, mode, x, kernel_sizes, strides, pad_type, pad, ceil_mode, exclude
                            bool(scalar(ceil_mode)))
 
 
-@register("max_pool")
+@register("max_pool", exact=True)
 def max_pool(ctx, x, kernel_sizes, strides=None, pad_type="valid", pad=None, ceil_mode=False):
     return _pool(ctx, "max", x, kernel_sizes, strides, pad_type, pad, ceil_mode, False)
 

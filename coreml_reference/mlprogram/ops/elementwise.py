@@ -74,7 +74,7 @@ def threshold(ctx, x, alpha):
     return np.maximum(x, np.float32(scalar(alpha)))
 
 
-@register("clip")
+@register("clip", exact=True)
 def clip(ctx, x, alpha, beta):
     # min(max(x, alpha), beta): beta wins if alpha > beta.
     return np.minimum(np.maximum(x, scalar(alpha)), scalar(beta))
@@ -109,6 +109,6 @@ def const(ctx, val):
     return val
 
 
-@register("identity")
+@register("identity", exact=True)
 def identity(ctx, x):
     return np.array(x, copy=True)

@@ -85,7 +85,7 @@ def _nearest(x, out_h, out_w, src_h, src_w):
     return x[..., rows[:, None], cols[None, :]]
 
 
-@register("upsample_nearest_neighbor")
+@register("upsample_nearest_neighbor", exact=True)
 def upsample_nearest_neighbor(ctx, x, scale_factor_height=1, scale_factor_width=1):
     _check(ctx, x)
     h, w = np.shape(x)[-2:]

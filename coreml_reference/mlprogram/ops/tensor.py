@@ -8,7 +8,7 @@ from coreml_reference import kernels
 from coreml_reference.mlprogram.registry import axes_of, ints, register, scalar
 
 
-@register("reshape")
+@register("reshape", exact=True)
 def reshape(ctx, x, shape):
     x = np.asarray(x)
     target = ints(shape)
@@ -38,7 +38,7 @@ def reshape_like(ctx, x, ref_tensors, begins, ends, end_masks):
     return np.reshape(x, shape)
 
 
-@register("flatten2d")
+@register("flatten2d", exact=True)
 def flatten2d(ctx, x, axis=1):
     x = np.asarray(x)
     axis = int(scalar(axis))
@@ -46,7 +46,7 @@ def flatten2d(ctx, x, axis=1):
     return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
 
 
-@register("squeeze")
+@register("squeeze", exact=True)
 def squeeze(ctx, x, axes=None):
     x = np.asarray(x)
     if axes is None:
@@ -57,19 +57,19 @@ def squeeze(ctx, x, axes=None):
     return np.squeeze(x, axis=tuple(axes))
 
 
-@register("expand_dims")
+@register("expand_dims", exact=True)
 def expand_dims(ctx, x, axes):
     x = np.asarray(x)
     out_rank = x.ndim + len(ints(axes))
     return np.expand_dims(x, tuple(axes_of(axes, out_rank)))
 
 
-@register("transpose")
+@register("transpose", exact=True)
 def transpose(ctx, x, perm):
     return np.transpose(x, ints(perm))
 
 
-@register("tile")
+@register("tile", exact=True)
 def tile(ctx, x, reps):
     reps = ints(reps)
     if len(reps) != np.ndim(x):
@@ -77,7 +77,7 @@ def tile(ctx, x, reps):
     return np.tile(x, reps)
 
 
-@register("concat", lists=("values",))
+@register("concat", lists=("values",), exact=True)
 def concat(ctx, values, axis, interleave=False):
     values = [np.asarray(v) for v in values]
     if all(v.ndim == 0 for v in values):
@@ -99,13 +99,13 @@ def concat(ctx, values, axis, interleave=False):
     return np.concatenate(values, axis=axis)
 
 
-@register("stack", lists=("values",))
+@register("stack", lists=("values",), exact=True)
 def stack(ctx, values, axis):
     rank = np.ndim(values[0]) + 1
     return np.stack(values, axis=axes_of(axis, rank)[0])
 
 
-@register("split")
+@register("split", exact=True)
 def split(ctx, x, axis, num_splits=None, split_sizes=None):
     x = np.asarray(x)
     axis = axes_of(axis, x.ndim)[0]
@@ -125,7 +125,7 @@ def split(ctx, x, axis, num_splits=None, split_sizes=None):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-@register("slice_by_index")
+@register("slice_by_index", exact=True)
 def slice_by_index(ctx, x, begin, end, stride=None, begin_mask=None, end_mask=None,
                    squeeze_mask=None):
     x = np.asarray(x)
@@ -166,7 +166,7 @@ def _mask(mask, n):
     return [bool(v) for v in np.asarray(mask).reshape(-1)] if mask is not None else [False] * n
 
 
-@register("slice_by_size")
+@register("slice_by_size", exact=True)
 def slice_by_size(ctx, x, begin, size):
     x = np.asarray(x)
     index = []
@@ -179,7 +179,7 @@ def slice_by_size(ctx, x, begin, size):
     return x[tuple(index)]
 
 
-@register("gather")
+@register("gather", exact=True)
 def gather(ctx, x, indices, axis=0, batch_dims=0, validate_indices=False):
     x = np.asarray(x)
     indices = np.asarray(indices).astype(np.int64)
@@ -202,7 +202,7 @@ def _check_indices(ctx, indices, size):
             indices.min(), indices.max(), size))
 
 
-@register("gather_along_axis")
+@register("gather_along_axis", exact=True)
 def gather_along_axis(ctx, x, indices, axis=0, validate_indices=False):
     x = np.asarray(x)
     axis = axes_of(axis, x.ndim)[0]
@@ -225,7 +225,7 @@ def gather_nd(ctx, x, indices, batch_dims=0, validate_indices=False):
     return x[tuple(np.moveaxis(indices, -1, 0))]
 
 
-@register("pad")
+@register("pad", exact=True)
 def pad(ctx, x, pad, mode="constant", constant_val=0.0):
     x = np.asarray(x)
     values = ints(pad)
@@ -262,7 +262,7 @@ def range_1d(ctx, end, start, step):
     return np.arange(scalar(start), scalar(end), scalar(step))
 
 
-@register("reverse")
+@register("reverse", exact=True)
 def reverse(ctx, x, axes=None):
     x = np.asarray(x)
     axes = tuple(axes_of(axes, x.ndim)) if axes is not None else None
@@ -338,7 +338,7 @@ def topk(ctx, x, k=1, axis=-1, ascending=False, sort=True, return_indices=True,
     return values, order.astype(np.int32)
 
 
-@register("space_to_depth")
+@register("space_to_depth", exact=True)
 def space_to_depth(ctx, x, block_size):
     n, c, h, w = np.shape(x)
     b = int(scalar(block_size))
@@ -346,7 +346,7 @@ def space_to_depth(ctx, x, block_size):
     return y.transpose(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
 
 
-@register("depth_to_space")
+@register("depth_to_space", exact=True)
 def depth_to_space(ctx, x, block_size):
     # DCR order (TF / ONNX default): channel = (bh * b + bw) * c_out + c.
     n, c, h, w = np.shape(x)
@@ -355,7 +355,7 @@ def depth_to_space(ctx, x, block_size):
     return y.transpose(0, 3, 4, 1, 5, 2).reshape(n, c // (b * b), h * b, w * b)
 
 
-@register("pixel_shuffle")
+@register("pixel_shuffle", exact=True)
 def pixel_shuffle(ctx, x, upscale_factor):
     # CRD order (PyTorch): channel = c * b * b + bh * b + bw.
     n, c, h, w = np.shape(x)
