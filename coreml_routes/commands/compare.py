@@ -118,11 +118,16 @@ def locate_divergences(doc, request, hooks, tmp, progress):
         worst = next(c for c in read_cases(row["folder"]) if c.label == case)
         write_cases_file(inputs, [Case(case, worst.inputs, {})])
         backend = backends.get(name)
-        result = diagnose(single_route_python(backend, request), name, request.source.spec,
-                          os.path.join(tmp, "locate"), request.samples, weights=request.weights_npz,
-                          hooks=hooks, env=child_env(), name=request.name, inputs=inputs,
-                          outputs=request.outputs)
-        row["first_divergent_layer"] = located_words(result, case)
+        try:
+            result = diagnose(single_route_python(backend, request), name, request.source.spec,
+                              os.path.join(tmp, "locate"), request.samples,
+                              weights=request.weights_npz, hooks=hooks, env=child_env(),
+                              name=request.name, inputs=inputs, outputs=request.outputs)
+            row["first_divergent_layer"] = located_words(result, case)
+        except Exception as error:      # noqa: BLE001 — the verdict stands; keep the compare
+            lines = str(error).strip().splitlines() or [""]
+            row["first_divergent_layer"] = "first divergent layer not located: {}: {}".format(
+                type(error).__name__, lines[0])
         row["why_not"] = "{}; {}".format(row.get("why_not"), row["first_divergent_layer"])
 
 

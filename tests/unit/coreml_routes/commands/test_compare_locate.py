@@ -43,3 +43,39 @@ def test_stock_v3_names_the_log_layer_on_the_quiet_case(tmp_path):
     stages = row["stage_seconds"]
     assert {"env", "toolchain", "convert", "verify", "fp16"} <= set(stages)
     assert "seconds per stage" in done.stdout
+
+
+def test_a_search_that_fails_keeps_the_verdict_and_says_so(tmp_path, monkeypatch):
+    """The layer search is extra: when it fails (a crashed env, a model diagnose cannot cut),
+    the route keeps its verdict and reason, and the row says the layer was not located."""
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import diagnose
+    import pipeline.conversions
+    from backends.builds import Case, write_cases
+    from coreml_routes.commands.compare import locate_divergences
+
+    folder = tmp_path / "v4"
+    folder.mkdir()
+    x = OrderedDict(x=np.ones((1, 4), np.float32))
+    write_cases(str(folder), [Case("example", x, OrderedDict(y=x["x"])),
+                              Case("quiet", x, OrderedDict(y=x["x"]))])
+
+    def crashed(*args, **kwargs):
+        raise RuntimeError("v4 env: converter killed by signal 11\nmore detail")
+    monkeypatch.setattr(diagnose, "diagnose", crashed)
+    monkeypatch.setattr(pipeline.conversions, "single_route_python", lambda *a: "python")
+    row = {"status": "ok", "precision": "fp32", "folder": str(folder),
+           "verified": {"status": "diverges", "worst_case": "quiet"},
+           "why_not": "diverges: output y departs from PyTorch (SNR 8.0 dB)"}
+    doc = {"routes": {"v4": row}}
+    request = SimpleNamespace(source=SimpleNamespace(kind="python", spec="m.py:build"),
+                              samples=1, weights_npz=None, name="m", outputs=None)
+    locate_divergences(doc, request, [], str(tmp_path), lambda text: None)
+    assert row["first_divergent_layer"] == (
+        "first divergent layer not located: RuntimeError: v4 env: converter killed by signal 11")
+    assert row["why_not"].startswith("diverges: output y departs from PyTorch (SNR 8.0 dB); ")
+    assert row["verified"]["status"] == "diverges"
