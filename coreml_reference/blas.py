@@ -10,8 +10,8 @@ products of 1.9 M to 53 M: 3.45 ms on one thread, 1.72 ms on two; the whole v3 m
 7.4 ms with the threshold at 1 M instead of 16 M); below that, waking it costs more.
 
 So ``matmul`` runs a product on one thread when it is small (under ``SMALL_MACS``
-multiply-adds) or when the machine is busier than its cores (1-minute load average at least
-cores + 1, read at most once a second), and on the configured count otherwise; it restores
+multiply-adds) or when the machine is busier than its cores (``_busy``), and on the configured
+count otherwise; it restores
 the configured count after each product. The thread count can move a result in its last
 bits (measured: sgemm of [300, 300] x [300, 300] differs by 3e-5 at values up to 79, about
 one float32 ulp), so on a busy machine an output may differ by that much from a quiet one's:
@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 SMALL_MACS = 1 << 20        # multiply-adds below which one thread is at least as fast
-LOAD_CHECK_SECONDS = 1.0
+LOAD_CHECK_SECONDS = 0.2
 
 _state = {"found": None, "set": None, "configured": 1, "busy": False, "checked": -1e9}
 
@@ -63,14 +63,32 @@ def configured_threads():
 
 
 def _busy():
+    """Whether a second BLAS thread would wait for a core, read at most every
+    LOAD_CHECK_SECONDS: more threads runnable right now than cores (this one counted, and a
+    spinning BLAS worker of ours: /proc/loadavg's fourth field), or a 1-minute load average of
+    at least cores + 1. The average alone lags a new load by most of a minute: PANNs V1 on v3
+    took 65 ms instead of 7 beside two busy processes before it rose."""
     now = time.monotonic()
     if now - _state["checked"] > LOAD_CHECK_SECONDS:
-        try:
-            _state["busy"] = os.getloadavg()[0] >= (os.cpu_count() or 1) + 1
-        except OSError:
-            _state["busy"] = False
+        cores = os.cpu_count() or 1
+        _state["busy"] = _runnable() > cores or _load_average() >= cores + 1
         _state["checked"] = now
     return _state["busy"]
+
+
+def _runnable():
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):     # not Linux
+        return 0
+
+
+def _load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 def threads_for(macs):

@@ -2,6 +2,8 @@
 (bit for bit ``astype(float16).astype(float32)``), constant padding (``np.pad``), products with
 a per-product BLAS thread count (``np.matmul``), and an fp16-typed program's float16 values
 held in float32 (trace and outputs still float16)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,26 @@ def test_fp16_program_values_stay_float16_for_trace_and_match_the_casts(tmp_path
     got = next(iter(out.values()))
     assert np.isinf(y).any()
     np.testing.assert_array_equal(got, y)
+
+
+@pytest.mark.parametrize("runnable, load, busy", [
+    (2, 0.5, False),      # this thread and a spinning worker of ours: the cores suffice
+    (3, 0.5, True),       # a new load, before the 1-minute average has risen
+    (1, 3.0, True),       # a load that has lasted, sampled between its bursts
+    (1, 2.9, False)])
+def test_busy_reads_the_runnable_threads_now_and_the_load_average(runnable, load, busy,
+                                                                  monkeypatch):
+    monkeypatch.setattr(blas.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(blas, "_runnable", lambda: runnable)
+    monkeypatch.setattr(blas, "_load_average", lambda: load)
+    monkeypatch.setitem(blas._state, "checked", -1e9)
+    assert blas._busy() is busy
+    # read at most every LOAD_CHECK_SECONDS: a change within that keeps the last answer
+    monkeypatch.setattr(blas, "_runnable", lambda: 0 if busy else 9)
+    assert blas._busy() is busy
+
+
+def test_runnable_threads_are_read_from_proc_loadavg():
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg")
+    assert blas._runnable() >= 1            # this thread is running while it reads
