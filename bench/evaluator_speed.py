@@ -13,7 +13,8 @@ onnxruntime) and the load average before / after are printed with the figures.
 
 Zoo (``--models``, default pann_mobilenetv1): PyTorch eager (``zoo.get(name).build()``, fp32,
 no grad) against the evaluator on every route's model under ``DIR/<model>/<route>/`` (v3, v4,
-v9, v9-export ...), on that route's golden inputs. ML Programs run as typed: an fp16-typed
+v9, v9-export, and et's Core ML partition when its program is delegated whole), on that
+route's golden inputs; coreai's interpreter is Apple's, not timed here. ML Programs run as typed: an fp16-typed
 program (coremltools' default) is emulated by rounding to float16 where the program says so.
 Goals: same precision as PyTorch <= 1.0x; fp16-typed programs <= 1.2x. For v3, the evaluator
 on model.mlmodel against onnxruntime on the route's own model.onnx: goal <= 2x.
@@ -243,8 +244,13 @@ def load_routes(build, model):
             continue                               # a conversion in progress, files
         artifact = find_artifact(os.path.join(folder, route))
         golden = builds.golden_path(os.path.join(folder, route))
+        if os.path.exists(os.path.join(folder, route, "model.aimodel")):
+            skipped.append((route, "an .aimodel: Apple's Core AI interpreter checks it, not "
+                                   "this evaluator"))
+            continue
         if artifact is None or not os.path.exists(golden):
-            skipped.append((route, "no .mlmodel / .mlpackage with golden.npz (not timed here)"))
+            skipped.append((route, "no .mlmodel / .mlpackage (nor an ExecuTorch program in one "
+                                   "Core ML partition) with golden.npz: not timed here"))
             continue
         try:
             loaded = load(artifact)
@@ -263,6 +269,16 @@ def find_artifact(route_dir):
         path = os.path.join(route_dir, name)
         if os.path.exists(path):
             return path
+    return whole_partition(route_dir)
+
+
+def whole_partition(route_dir):
+    """The Core ML partition of an ExecuTorch program delegated whole (one partition, no op
+    outside it): the evaluator on it is what verifying route et costs on Linux."""
+    parts = builds.partition_paths(route_dir)
+    facts = (builds.read_json(builds.record_path(route_dir)) or {}).get("executorch") or {}
+    if len(parts) == 1 and facts.get("partitions") == 1 and not facts.get("not_delegated"):
+        return parts[0]
     return None
 
 

@@ -77,3 +77,26 @@ def test_tiny_decoder_counts_its_parameters_and_is_causal():
     with torch.no_grad():
         a, b = module(x), module(changed)
     assert torch.equal(a[:, :-1], b[:, :-1]) and not torch.equal(a[:, -1], b[:, -1])
+
+
+def test_an_executorch_program_is_timed_on_its_partition_only_when_delegated_whole(tmp_path):
+    import json
+    folder = tmp_path / "et"
+    (folder / "partitions" / "0.mlpackage").mkdir(parents=True)
+
+    def record(**facts):
+        (folder / "conversion.json").write_text(json.dumps({"executorch": facts}))
+    record(partitions=1, delegated_ops=128, total_ops=128, not_delegated={})
+    assert evaluator_speed.find_artifact(str(folder)) == str(folder / "partitions" / "0.mlpackage")
+    record(partitions=1, delegated_ops=127, total_ops=128, not_delegated={"aten.stft": 1})
+    assert evaluator_speed.find_artifact(str(folder)) is None    # torch runs an op in the et env
+    (folder / "partitions" / "1.mlpackage").mkdir()
+    record(partitions=2, delegated_ops=128, total_ops=128, not_delegated={})
+    assert evaluator_speed.find_artifact(str(folder)) is None
+
+
+def test_a_core_ai_model_is_named_as_checked_by_apples_interpreter(tmp_path):
+    (tmp_path / "m" / "coreai").mkdir(parents=True)
+    (tmp_path / "m" / "coreai" / "model.aimodel").write_bytes(b"")
+    routes, skipped = evaluator_speed.load_routes(str(tmp_path), "m")
+    assert routes == {} and "Core AI interpreter" in dict(skipped)["coreai"]
