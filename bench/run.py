@@ -172,16 +172,19 @@ class RouteRunner(object):
 
     def __init__(self, route, python, label):
         self.route, self.python, self.label = route, python, label
+        self.served = None          # one serving child for every cell (EnvRunner)
 
     def __call__(self, path, inputs, precision):
-        from backends.artifact_run import run_in_env
+        from backends.artifact_run import EnvRunner
         if self.python is None:
             raise RouteEnvMissing("route {}'s env has no Python here (run `tox -e {}`)".format(
                 self.route, self.route))
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ, PYTHONPATH=root)   # our packages first, as pipeline.envs does
-        env.pop("PYTHONHOME", None)
-        return run_in_env(self.python, self.route, os.path.abspath(path), inputs, precision, env=env)
+        if self.served is None:
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            env = dict(os.environ, PYTHONPATH=root)   # our packages first, as pipeline.envs does
+            env.pop("PYTHONHOME", None)
+            self.served = EnvRunner(self.python, self.route, env=env)
+        return self.served(os.path.abspath(path), inputs, precision)
 
 
 def route_runner(route):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -138,26 +139,40 @@ def convert_route(request, backend, out_root, hooks=None, host=None, provision=T
 
 def artifact_runner(backend, python=None):
     """None for an artifact the host's evaluator opens itself; else a runner into the route's
-    env (``python``, default: the route's provisioned env) for ``bench.verify``."""
+    env (``python``, default: the route's provisioned env) for ``bench.verify``. Runners of one
+    env share its serving child (``EnvRunner``): a compare's verify and fp16 runs of every case
+    pay the env's imports once."""
     if backend.runs_in_host:
         return None
-    from backends.artifact_run import run_in_env
-    from pipeline.envs import child_env, env_python
-    python = python or env_python(backend, provision=False)
+    from backends.artifact_run import ArtifactRunError
+    from pipeline.envs import env_python
+    runner = shared_env_runner(python or env_python(backend, provision=False), backend.name)
 
     def run(path, inputs, precision, steps=None):
-        from backends.artifact_run import ArtifactRunError
         try:
-            return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
-                              steps=steps)
+            return runner(path, inputs, precision, steps=steps)
         except ArtifactRunError as e:
             # coreai-core's interpreter has aborted (signal 6) now and then on the same
             # inputs that run before and after: a crash is retried once, anything else not.
             if "killed by signal" not in str(e):
                 raise
-            return run_in_env(python, backend.name, path, inputs, precision, env=child_env(),
-                              steps=steps)
+            return runner(path, inputs, precision, steps=steps)
     return run
+
+
+_RUNNERS = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def shared_env_runner(python, route):
+    """This process's one EnvRunner for ``python`` running ``route`` (it ends at exit)."""
+    from backends.artifact_run import EnvRunner
+    from pipeline.envs import child_env
+    with _RUNNERS_LOCK:
+        runner = _RUNNERS.get((python, route))
+        if runner is None:
+            runner = _RUNNERS[(python, route)] = EnvRunner(python, route, env=child_env())
+        return runner
 
 
 def check(folder, record, host, weights, runner=None):

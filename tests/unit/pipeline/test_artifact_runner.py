@@ -1,5 +1,6 @@
 """pipeline.conversions.artifact_runner: a route runtime killed by a signal (coreai-core's
-interpreter has aborted now and then) is run once more; any other error is not retried."""
+interpreter has aborted now and then) is run once more; any other error is not retried; the
+runners of one env share one serving child."""
 import pytest
 
 import backends.artifact_run as artifact_run
@@ -14,13 +15,21 @@ class Backend:
 def runner_with(monkeypatch, outcomes):
     calls = []
 
-    def fake(python, route, path, inputs, precision, env=None, steps=None):
-        calls.append(route)
-        outcome = outcomes[len(calls) - 1]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-    monkeypatch.setattr(artifact_run, "run_in_env", fake)
+    class FakeEnvRunner:
+        def __init__(self, python, route, env=None):
+            self.route = route
+
+        def __call__(self, path, inputs, precision, steps=None):
+            calls.append(self.route)
+            outcome = outcomes[len(calls) - 1]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        def close(self):
+            pass
+    monkeypatch.setattr(artifact_run, "EnvRunner", FakeEnvRunner)
+    monkeypatch.setattr(conversions, "_RUNNERS", {})
     return conversions.artifact_runner(Backend(), python="py"), calls
 
 
@@ -39,3 +48,11 @@ def test_two_crashes_and_other_errors_are_raised(monkeypatch):
     with pytest.raises(ArtifactRunError):
         run("m.aimodel", {}, "fp32")
     assert len(calls) == 1
+
+
+def test_runners_of_one_env_share_its_child(monkeypatch):
+    runner_with(monkeypatch, [])
+    first = conversions.shared_env_runner("py", "et")
+    assert conversions.shared_env_runner("py", "et") is first
+    assert conversions.shared_env_runner("py", "coreai") is not first
+    assert conversions.shared_env_runner("other-py", "et") is not first
