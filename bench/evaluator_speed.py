@@ -124,7 +124,15 @@ def parse_args(argv):
                         help="decoder layers (default 16; fewer for a quick look)")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--rss-stack", default="encoder", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    import zoo
+    unknown = [m for m in args.models if m not in zoo.MODELS]
+    if unknown:                                    # argparse's one line, exit 2
+        parser.error("unknown model {!r} for --models; known: {}".format(
+            unknown[0], ", ".join(zoo.MODELS)))
+    if args.repeat < 1 or args.threads < 0:
+        parser.error("--repeat must be at least 1 and --threads at least 0 (0: every core)")
+    return args
 
 
 # --- measuring ------------------------------------------------------------------------------

@@ -100,3 +100,14 @@ def test_a_core_ai_model_is_named_as_checked_by_apples_interpreter(tmp_path):
     (tmp_path / "m" / "coreai" / "model.aimodel").write_bytes(b"")
     routes, skipped = evaluator_speed.load_routes(str(tmp_path), "m")
     assert routes == {} and "Core AI interpreter" in dict(skipped)["coreai"]
+
+
+def test_an_unknown_model_or_no_rounds_is_one_usage_error(capsys):
+    import pytest
+    for argv in (["--models", "pann_mobilenetv1", "pann_mobilenet"], ["--repeat", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            evaluator_speed.parse_args(argv)
+        assert stop.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert "unknown model 'pann_mobilenet' for --models; known: pann_mobilenetv1" in errors[0]
+    assert "--repeat must be at least 1" in errors[1]
