@@ -8,6 +8,7 @@ import numpy as np
 
 from coreml_reference.errors import InvalidModelError, LayerError, ShapeError, UnsupportedError
 from coreml_reference import nn_weights as weights
+from coreml_reference.kernels import round_to_float16
 
 
 class LoopSignal(Exception):
@@ -86,9 +87,10 @@ class Context:
         return array
 
     def round(self, value: np.ndarray) -> np.ndarray:
-        """float32 -> float16 -> float32 in fp16 mode (overflow becomes inf, as on device)."""
+        """float32 -> float16 -> float32 in fp16 mode (overflow becomes inf, as on device),
+        by the ML Program half's vectorised rounding: the same bits as the two casts."""
         if self.fp16:
-            return value.astype(np.float16).astype(np.float32)
+            return round_to_float16(np.asarray(value, dtype=np.float32))
         return value
 
 
