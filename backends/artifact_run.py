@@ -142,6 +142,8 @@ class EnvRunner(object):
         import numpy as np
         from backends.builds import write_arrays
         with self.lock:
+            if not os.path.isdir(self.tmp):           # closed before: a new scratch folder
+                self.tmp = tempfile.mkdtemp(prefix="coreml-routes-serve-")
             self.count += 1
             given = os.path.join(self.tmp, "inputs-{}.npz".format(self.count))
             got = os.path.join(self.tmp, "outputs-{}.npz".format(self.count))
@@ -171,7 +173,7 @@ class EnvRunner(object):
             try:
                 line = self.lines.get(timeout=self.timeout)
             except queue.Empty:
-                self.close()
+                self._stop(hung=True)
                 raise ArtifactRunError("route {} runtime timed out after {} s".format(
                     self.route, self.timeout))
             if line is None:                     # the child is gone
@@ -201,16 +203,25 @@ class EnvRunner(object):
             lines.put(None)
         threading.Thread(target=read, args=(self.child.stdout, self.lines), daemon=True).start()
 
-    def close(self):
-        """End the child (its stdin closes: it exits) and remove the scratch folder."""
+    def _stop(self, hung=False):
+        """End the child: its stdin closes and it exits; a hung one (or one that does not
+        exit within 10 s) is killed."""
         child, self.child = self.child, None
-        if child is not None:
+        if child is None:
+            return
+        if not hung:
             try:
                 child.stdin.close()
                 child.wait(timeout=10)
+                return
             except (OSError, subprocess.TimeoutExpired):
-                child.kill()
-                child.wait()
+                pass
+        child.kill()
+        child.wait()
+
+    def close(self):
+        """End the child and remove the scratch folder (a later call makes both again)."""
+        self._stop()
         import shutil
         shutil.rmtree(self.tmp, ignore_errors=True)
 

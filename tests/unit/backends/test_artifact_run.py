@@ -60,3 +60,22 @@ def test_a_child_killed_by_a_signal_fails_its_call(tmp_path, relu_package):
         np.testing.assert_array_equal(got["y"], np.ones((2, 3), np.float32))
     finally:
         runner.close()
+
+
+def test_a_hung_child_times_out_and_the_next_call_starts_afresh(tmp_path, relu_package):
+    hanging = tmp_path / "python"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    runner = EnvRunner(str(hanging), "v9", timeout=1)
+    try:
+        with pytest.raises(ArtifactRunError, match="timed out after 1 s"):
+            runner(relu_package, {"x": np.zeros((2, 3), np.float32)}, "fp32")
+        assert runner.child is None                  # stopped, not left running
+        runner.python, runner.timeout = sys.executable, 600
+        got = runner(relu_package, {"x": np.full((2, 3), 2.0, np.float32)}, "fp32")
+        np.testing.assert_array_equal(got["y"], np.full((2, 3), 2.0, np.float32))
+        runner.close()                               # and after close, a call works again
+        got = runner(relu_package, {"x": np.ones((2, 3), np.float32)}, "fp32")
+        np.testing.assert_array_equal(got["y"], np.ones((2, 3), np.float32))
+    finally:
+        runner.close()
