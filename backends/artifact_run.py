@@ -22,6 +22,7 @@ import atexit
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -222,7 +223,6 @@ class EnvRunner(object):
     def close(self):
         """End the child and remove the scratch folder (a later call makes both again)."""
         self._stop()
-        import shutil
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
