@@ -11,11 +11,10 @@ products of 1.9 M to 53 M: 3.45 ms on one thread, 1.72 ms on two; the whole v3 m
 
 So ``matmul`` runs a product on one thread when it is small (under ``SMALL_MACS``
 multiply-adds) or when the machine is busier than its cores (``_busy``), and on the configured
-count otherwise; it restores
-the configured count after each product. The thread count can move a result in its last
-bits (measured: sgemm of [300, 300] x [300, 300] differs by 3e-5 at values up to 79, about
-one float32 ulp), so on a busy machine an output may differ by that much from a quiet one's:
-far inside every tolerance, but not bit-identical. Where the OpenBLAS library cannot be
+count otherwise; it restores the configured count after each product. The thread count can
+move a result in its last bits (measured: sgemm of [300, 300] x [300, 300] differs by 3e-5
+at values up to 79, about one float32 ulp), so on a busy machine an output may differ by
+that much from a quiet one's: far inside every tolerance, but not bit-identical. Where the OpenBLAS library cannot be
 found (another BLAS), products run as numpy runs them.
 """
 from __future__ import annotations
