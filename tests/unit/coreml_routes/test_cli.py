@@ -230,7 +230,9 @@ def test_predict_converts_an_int64_input_as_mlmodel_predict_does_and_says_so_wit
             outputs[name + ":melspec"] = saved["melspec"]
     assert "'waveform': int64 array converted to the model's float32" in outputs["int"].stderr
     assert outputs["int_quiet"].stderr == ""   # nothing said without -v, no warnings either
-    np.testing.assert_array_equal(outputs["int:melspec"], outputs["float:melspec"])
+    # Two processes: the evaluator's BLAS thread count follows the machine's load at the time,
+    # which can move the last bit (coreml_reference.blas); a wrong conversion moves far more.
+    np.testing.assert_allclose(outputs["int:melspec"], outputs["float:melspec"], rtol=1e-6, atol=0)
 
 
 def test_a_text_file_as_checkpoint_says_what_is_expected(tmp_path):
