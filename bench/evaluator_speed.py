@@ -9,13 +9,16 @@ round after round (interleaved), so all of them see the same machine load; ratio
 medians (the fastest round is shown too: PyTorch's 2-thread pool degrades under load).
 Models are loaded once before timing (decoding weights is part of loading, as for a runtime);
 the first, cold evaluation is shown apart. The thread counts used (torch, numpy's BLAS,
-onnxruntime) and the load average before / after are printed with the figures.
+onnxruntime) and the load average before / after are printed with the figures; neither
+PyTorch's OpenMP pool nor onnxruntime's spins between calls (it would take a core from the
+runner timed next). Times are in milliseconds.
 
 Zoo (``--models``, default pann_mobilenetv1): PyTorch eager (``zoo.get(name).build()``, fp32,
 no grad) against the evaluator on every route's model under ``DIR/<model>/<route>/`` (v3, v4,
 v9, v9-export, and et's Core ML partition when its program is delegated whole), on that
-route's golden inputs; coreai's interpreter is Apple's, not timed here. ML Programs run as typed: an fp16-typed
-program (coremltools' default) is emulated by rounding to float16 where the program says so.
+route's golden inputs; coreai's interpreter is Apple's, not timed here. ML Programs run as
+typed: an fp16-typed program (coremltools' default) is emulated by rounding to float16 where
+the program says so.
 Goals: same precision as PyTorch <= 1.0x; fp16-typed programs <= 1.2x. For v3, the evaluator
 on model.mlmodel against onnxruntime on the route's own model.onnx: goal <= 2x.
 
