@@ -122,8 +122,8 @@ def measure_row(model, route, build_dir, repeat, warmup, reference_repeat, runti
         row["reference"]["latency"] = row["reference"]["fp32"]
     elif runner is not None:
         row["reference"]["latency"] = not_measured(
-            "not timed: one process of route {}'s env per call ({}; its start-up and "
-            "imports would be timed too)".format(runner.route, runner.label))
+            "not timed: it runs in route {}'s env ({}), inputs and outputs passed through "
+            "files: their transfer would be timed too".format(runner.route, runner.label))
     else:
         row["reference"]["latency"] = _cell(lambda: latency.reference_evaluator(
             art.model_path, inputs, reference_repeat, warmup), "reference evaluator")
