@@ -6,14 +6,15 @@
 ``.mlmodel`` / ``.mlpackage`` files are run by the host's coreml_reference directly; a
 ``.pte`` needs ExecuTorch and an ``.aimodel`` Core AI, which live only in their routes'
 envs. The child calls ``Backend.run_artifact`` and writes {output name: array}; a failure
-is one line on stderr, ``<ErrorClass>: message``, that ``run_in_env`` raises again in the
-host as the evaluator's matching error class. Runs on Python 3.7.
+is one line, ``<ErrorClass>: message`` (on stderr here), that the host raises again as the
+evaluator's matching error class. Runs on Python 3.7.
 
     python -m backends.artifact_run --route et --serve
 
-runs one request per line on stdin (JSON: artifact, inputs, out, precision, steps) until
-stdin closes, so that a host checking many cases and precisions (``EnvRunner``) pays the env's
-imports once: ExecuTorch's took 3-4 s a run, 26 s of a 41 s PANNs compare on route et.
+runs one request per line on stdin (JSON: artifact, inputs, out, precision, steps; a failure
+goes to ``<out>.error``) until stdin closes. The host runs artifacts this way (``EnvRunner``;
+``run_in_env`` for one run), so that checking many cases and precisions pays the env's imports
+once: ExecuTorch's took 3-4 s a run, 26 s of a 41 s PANNs compare on route et.
 """
 from __future__ import annotations
 
@@ -105,30 +106,17 @@ def run_in_env(python, route, artifact, inputs, precision="fp32", env=None, time
     """In the host: ``Backend.run_artifact`` of ``route`` run by ``python`` (that route's env);
     returns {output name: array}. The child's error comes back as the same class when the
     evaluator or ``backends.base`` defines it (ShapeError, UnsupportedError, NotEmulated...)."""
-    import numpy as np
-    from backends.builds import write_arrays
-    with tempfile.TemporaryDirectory(prefix="coreml-routes-run-") as tmp:
-        given, got = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
-        write_arrays(given, inputs)
-        cmd = [python, "-m", "backends.artifact_run", "--route", route, "--artifact", artifact,
-               "--inputs", given, "--out", got, "--precision", precision]
-        if steps:
-            cmd += ["--steps", str(steps)]
-        try:
-            done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  universal_newlines=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ArtifactRunError("route {} runtime timed out after {} s".format(route, timeout))
-        if done.returncode != 0 or not os.path.exists(got):
-            raise _error_from(done.stderr, done.returncode)
-        with np.load(got, allow_pickle=False) as data:
-            return dict((k, data[k]) for k in data.files)
+    runner = EnvRunner(python, route, env=env, timeout=timeout)
+    try:
+        return runner(artifact, inputs, precision, steps=steps)
+    finally:
+        runner.close()
 
 
 class EnvRunner(object):
-    """``run_in_env`` for many runs, through one ``--serve`` child kept running in the route's
-    env: its imports are paid once. Calls are serialised; a child that dies (a crash) fails
-    its call as ``run_in_env`` would, and the next call starts a new one."""
+    """Runs in a route's env through one ``--serve`` child, kept for every call: its imports
+    are paid once. Calls are serialised; a child that dies (a crash) fails its call, and the
+    next call starts a new one. ``close`` ends it (at exit at the latest)."""
 
     def __init__(self, python, route, env=None, timeout=TIMEOUT):
         self.python, self.route, self.env, self.timeout = python, route, env, timeout
@@ -137,7 +125,6 @@ class EnvRunner(object):
         self.child = None
         self.lines = None
         self.count = 0
-        atexit.register(self.close)
 
     def __call__(self, artifact, inputs, precision="fp32", steps=None):
         import numpy as np
@@ -187,6 +174,8 @@ class EnvRunner(object):
                 return
 
     def _start(self):
+        atexit.unregister(self.close)            # once, however often a child is started
+        atexit.register(self.close)
         self.stderr_path = os.path.join(self.tmp, "stderr.txt")
         stderr = open(self.stderr_path, "w")
         try:
@@ -224,6 +213,7 @@ class EnvRunner(object):
         """End the child and remove the scratch folder (a later call makes both again)."""
         self._stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        atexit.unregister(self.close)
 
 
 def _error_from(stderr, code):
