@@ -180,8 +180,8 @@ def blas_threads():
     if configured is None:
         return "{} (OPENBLAS_NUM_THREADS; the evaluator makes no per-product choice)".format(
             os.environ.get("OPENBLAS_NUM_THREADS", "?"))
-    return ("{} (the evaluator: 1 for products under {:.0f} M multiply-adds, or while more "
-            "threads are runnable than cores)".format(configured, blas.SMALL_MACS / 1e6))
+    return ("{} (the evaluator: 1 for products under {} k multiply-adds, or while more "
+            "threads are runnable than cores)".format(configured, blas.SMALL_MACS // 1000))
 
 
 def verdict(ratio, goal):

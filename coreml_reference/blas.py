@@ -5,9 +5,11 @@ all cores), and its threads wait for each other by spinning. On a machine whose 
 all busy, a multi-threaded product waits until every one of its threads is scheduled again:
 on this project's 2-core machine under a load average of 5, 2-thread products of PANNs' sizes
 took 10-100x longer than on one thread (PyTorch's and onnxruntime's pools degrade far less).
-On a quiet machine a second thread pays from about a million multiply-adds on (PANNs V1's
-products of 1.9 M to 53 M: 3.45 ms on one thread, 1.72 ms on two; the whole v3 model 8.1 ->
-7.4 ms with the threshold at 1 M instead of 16 M); below that, waking it costs more.
+On a quiet machine a second thread pays from about a quarter of a million multiply-adds on
+(PANNs V1's products of 1.9 M to 53 M: 3.45 ms on one thread, 1.72 ms on two; PANNs V2's
+[960, 160] x [160, 6]: 41 us on one, 22 us on two; the whole v3 V2 model 8.85 -> 8.35 ms with
+the threshold at 256 k instead of 1 M); below that, waking it costs more (OpenBLAS itself
+keeps products under about that size on one thread).
 
 So ``matmul`` runs a product on one thread when it is small (under ``SMALL_MACS``
 multiply-adds) or when the machine is busier than its cores (``_busy``), and on the configured
@@ -26,7 +28,7 @@ import time
 
 import numpy as np
 
-SMALL_MACS = 1 << 20        # multiply-adds below which one thread is at least as fast
+SMALL_MACS = 1 << 18        # multiply-adds below which one thread is at least as fast
 LOAD_CHECK_SECONDS = 0.2
 
 _state = {"found": None, "set": None, "configured": 1, "busy": False, "checked": -1e9}

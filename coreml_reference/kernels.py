@@ -50,37 +50,178 @@ def conv_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1):
 
     pads: [(before, after)] per spatial dimension (explicit, already resolved)."""
     x = np.asarray(x)
-    w = np.asarray(w)
-    nsp = x.ndim - 2
-    strides = tuple(strides or [1] * nsp)
-    dilations = tuple(dilations or [1] * nsp)
-    pads = list(pads or [(0, 0)] * nsp)
-    n, c = x.shape[:2]
-    o, cg = w.shape[:2]
-    kernel = w.shape[2:]
-    if w.ndim != x.ndim:
-        raise InvalidModelError("weight rank {} does not match input rank {}".format(w.ndim, x.ndim))
-    if c != cg * groups or o % groups:
-        raise InvalidModelError("input channels {} / weight {} do not fit groups={}".format(
-            c, list(w.shape), groups))
-    if any(b < 0 or a < 0 for b, a in pads):
-        raise InvalidModelError("negative padding {}".format(pads))
-    k_eff = effective_kernel(kernel, dilations)
-    padded = [x.shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
-    out_sizes = tuple((padded[i] - k_eff[i]) // strides[i] + 1 for i in range(nsp))
-    if any(s <= 0 for s in out_sizes):
-        raise InvalidModelError("kernel {} (dilated {}) is larger than the padded input {}".format(
-            list(kernel), list(k_eff), padded))
-    if groups == c and o == c and cg == 1:
-        return _depthwise(x, w, bias, strides, pads, dilations, out_sizes)
-    xp = _pad_zeros(x, pads)
-    if all(k == 1 for k in kernel):
-        y = _pointwise(xp, w, strides, out_sizes, groups)
-    else:
-        y = _im2col_conv(xp, w, strides, dilations, out_sizes, groups)
-    if bias is not None:
-        y += np.asarray(bias, dtype=y.dtype).reshape((1, o) + (1,) * nsp)
-    return y
+    return ConvPlan(x.shape, x.dtype, w, bias, strides, pads, dilations, groups)(x)
+
+
+TILE_LIMIT = 1 << 20    # most values of depthwise weights repeated along a row (4 MB)
+
+
+class ConvPlan:
+    """``conv_nd`` prepared for one input shape and dtype and fixed weights: the checks, the
+    output sizes, the method and the weights laid out for it are worked out once; calling the
+    plan on an input of that shape runs only the arithmetic. A layer whose weights are
+    constants keeps one per input shape: that per-run Python work took a third of PANNs V2's
+    convolution time (a 3x3 depthwise layer at 3 x 2 positions: 34 us a run, 8 of them
+    einsum's)."""
+
+    def __init__(self, x_shape, x_dtype, w, bias=None, strides=None, pads=None, dilations=None,
+                 groups=1):
+        w = np.asarray(w)
+        nsp = len(x_shape) - 2
+        strides = tuple(strides or [1] * nsp)
+        dilations = tuple(dilations or [1] * nsp)
+        pads = [tuple(p) for p in (pads or [(0, 0)] * nsp)]
+        c = x_shape[1]
+        o, cg = w.shape[:2]
+        kernel = w.shape[2:]
+        if w.ndim != len(x_shape):
+            raise InvalidModelError("weight rank {} does not match input rank {}".format(
+                w.ndim, len(x_shape)))
+        if c != cg * groups or o % groups:
+            raise InvalidModelError("input channels {} / weight {} do not fit groups={}".format(
+                c, list(w.shape), groups))
+        if any(b < 0 or a < 0 for b, a in pads):
+            raise InvalidModelError("negative padding {}".format(pads))
+        k_eff = effective_kernel(kernel, dilations)
+        padded = [x_shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
+        out_sizes = tuple((padded[i] - k_eff[i]) // strides[i] + 1 for i in range(nsp))
+        if any(s <= 0 for s in out_sizes):
+            raise InvalidModelError("kernel {} (dilated {}) is larger than the padded input {}"
+                                    .format(list(kernel), list(k_eff), padded))
+        self.w, self.bias, self.groups = w, bias, groups
+        self.strides, self.pads, self.dilations = strides, pads, dilations
+        self.out_sizes = out_sizes
+        # the input's axes with the channels last, and a channels-last result's axes back
+        self.to_last = (0,) + tuple(range(2, 2 + nsp)) + (1,)
+        self.to_first = (0, nsp + 1) + tuple(range(1, nsp + 1))
+        if groups == c and o == c and cg == 1:
+            self._prepare_depthwise(x_shape, x_dtype)
+            self.run = self._depthwise
+        elif all(k == 1 for k in kernel):
+            self.run = self._pointwise
+        else:
+            self.run = self._im2col
+
+    def __call__(self, x):
+        return self.run(x)
+
+    def _add_bias(self, y):
+        if self.bias is not None:
+            y += np.asarray(self.bias, dtype=y.dtype).reshape((1, -1) + (1,) * len(self.out_sizes))
+        return y
+
+    # --- depthwise ---------------------------------------------------------------------------
+
+    def _prepare_depthwise(self, x_shape, x_dtype):
+        # Channels last, padded while transposing; then one einsum over a strided window view
+        # (n, *out, *kernel, c): a single pass in C with no temporaries, 1.3-2.7x faster than a
+        # multiply-add per kernel tap over the whole tensor (PANNs' 3x3 layers, same bits).
+        w, strides, out_sizes = self.w, self.strides, self.out_sizes
+        n, c = x_shape[:2]
+        kernel = w.shape[2:]
+        nsp = len(kernel)
+        self.dtype = dtype = np.result_type(x_dtype, w, np.float32)
+        sizes = x_shape[2:]
+        self.padded_shape = (n,) + tuple(s + b + a for s, (b, a) in zip(sizes, self.pads)) + (c,)
+        self.inner = (slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(sizes, self.pads))
+        wl = np.ascontiguousarray(np.moveaxis(w[:, 0], 0, -1)).astype(dtype)   # (*K, c)
+        step = _c_strides(self.padded_shape, np.dtype(dtype).itemsize)
+        outer = out_sizes
+        out_steps = tuple(step[1 + i] * strides[i] for i in range(nsp))
+        if strides[-1] == 1 and wl.size * out_sizes[-1] <= TILE_LIMIT:
+            # The last spatial axis at stride 1 and the channels form one contiguous run per
+            # kernel tap, so einsum's inner loop runs over last * c values instead of c
+            # (PANNs' layers 1.2-3.7x faster); the weights repeat once per position along it.
+            # Each output still sums its taps in the same order: the same bits.
+            outer, out_steps = outer[:-1], out_steps[:-1]
+            run = out_sizes[-1] * c
+            wl = np.tile(wl, (1,) * (nsp - 1) + (out_sizes[-1],))           # (*K, last * c)
+        else:
+            run = c
+        self.wl = wl
+        self.window_shape = (n,) + outer + tuple(kernel) + (run,)
+        self.window_strides = ((step[0],) + out_steps
+                               + tuple(step[1 + i] * d for i, d in enumerate(self.dilations))
+                               + (step[-1],))
+        self.subscripts = "n{0}{1}z,{1}z->n{0}z".format("abc"[:len(outer)], "ijk"[:nsp])
+        self.last_shape = (n,) + out_sizes + (c,)
+        self.bias_last = None if self.bias is None else np.asarray(self.bias, dtype=dtype)
+
+    def _depthwise(self, x):
+        xl = np.zeros(self.padded_shape, self.dtype)
+        xl[self.inner] = x.transpose(self.to_last)                           # (n, *D, c)
+        windows = np.lib.stride_tricks.as_strided(xl, self.window_shape, self.window_strides,
+                                                  writeable=False)
+        y = np.einsum(self.subscripts, windows, self.wl).reshape(self.last_shape)
+        if self.bias_last is not None:
+            y += self.bias_last
+        # Returned as a view of the channels-last result: elementwise layers keep that layout,
+        # a following 1x1 convolution reads it as it is (_pointwise), anything else copies if
+        # it needs to.
+        return y.transpose(self.to_first)
+
+    # --- 1x1 kernels: a matrix product per group over the (strided) spatial positions ---------
+
+    def _pointwise(self, x):
+        xp = _pad_zeros(x, self.pads)
+        n, c = xp.shape[:2]
+        o, cg = self.w.shape[:2]
+        out_shape = (n, o) + self.out_sizes
+        if self.groups == 1 and not xp.flags.c_contiguous and all(s == 1 for s in self.strides):
+            last = xp.transpose(self.to_last)
+            if last.flags.c_contiguous:
+                # Channels-last memory (a depthwise layer's result, and what follows it
+                # elementwise): read as it is, the BLAS taking it transposed, instead of copied
+                # into channels first. Same bits as the copy (the product keeps its
+                # orientation: (o, c) x (c, positions)).
+                y = matmul(self.w.reshape(o, c), last.reshape(n, -1, c).swapaxes(-1, -2))
+                return self._add_bias(y.reshape(out_shape))
+        xs = _tap_view(xp, [0] * len(self.out_sizes), self.strides, self.out_sizes)
+        positions = math.prod(self.out_sizes)
+        xs = np.ascontiguousarray(xs).reshape(n, self.groups, cg, positions)
+        wg = self.w.reshape(self.groups, o // self.groups, cg)
+        y = matmul(wg[None], xs)                         # (n, g, o/g, positions)
+        return self._add_bias(y.reshape(out_shape))
+
+    # --- other kernels: columns, then one batched matrix product ------------------------------
+
+    def _im2col(self, x):
+        # Columns (n, g, cg * taps, positions) from one strided window view of the padded input
+        # (a single copy, whatever the kernel size), then one batched matrix product with the
+        # weights laid out as (g, o / g, cg * taps).
+        xp = _pad_zeros(x, self.pads)
+        w, groups, strides, dilations = self.w, self.groups, self.strides, self.dilations
+        n = xp.shape[0]
+        o, cg = w.shape[:2]
+        kernel = w.shape[2:]
+        nsp = len(kernel)
+        spatial = tuple(range(2, 2 + nsp))
+        windows = np.lib.stride_tricks.sliding_window_view(
+            xp, effective_kernel(kernel, dilations), axis=spatial)
+        # windows: (n, c, *positions_full, *k_eff) -> keep every stride-th position and every
+        # dilation-th kernel element.
+        index = (slice(None), slice(None)) + tuple(
+            slice(0, (m - 1) * s + 1, s) for m, s in zip(self.out_sizes, strides)) + tuple(
+            slice(None, None, d) for d in dilations)
+        windows = windows[index]
+        order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + spatial
+        taps = math.prod(kernel)
+        positions = math.prod(self.out_sizes)
+        cols = np.ascontiguousarray(windows.transpose(order)).reshape(
+            n, groups, cg * taps, positions)
+        wg = w.reshape(groups, o // groups, cg * taps)
+        y = matmul(wg[None], cols)                       # (n, g, o/g, positions)
+        y = y.reshape((n, o) + self.out_sizes).astype(np.result_type(xp, w, np.float32),
+                                                       copy=False)
+        return self._add_bias(y)
+
+
+def _c_strides(shape, itemsize):
+    """Byte strides of a C-contiguous array of ``shape``."""
+    strides = [itemsize]
+    for size in reversed(shape[1:]):
+        strides.append(strides[-1] * size)
+    return tuple(reversed(strides))
 
 
 def _pad_zeros(x, pads, value=0.0):
@@ -108,101 +249,6 @@ def _tap_view(xp, start, strides, out_sizes):
     index = (slice(None), slice(None)) + tuple(
         slice(b, b + (n - 1) * st + 1, st) for b, st, n in zip(start, strides, out_sizes))
     return xp[index]
-
-
-def _depthwise(x, w, bias, strides, pads, dilations, out_sizes):
-    # Channels last, padded while transposing; then one einsum over a strided window view: a
-    # single pass in C with no temporaries, 1.3-2.7x faster than a multiply-add per kernel tap
-    # over the whole tensor (PANNs' 3x3 layers, same bits).
-    n, c = x.shape[:2]
-    kernel = w.shape[2:]
-    nsp = len(kernel)
-    dtype = np.result_type(x, w, np.float32)
-    sizes = x.shape[2:]
-    xl = np.zeros((n,) + tuple(s + b + a for s, (b, a) in zip(sizes, pads)) + (c,), dtype)
-    inner = (slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(sizes, pads))
-    xl[inner] = np.moveaxis(x, 1, -1)                                    # (n, *D, c)
-    wl = np.ascontiguousarray(np.moveaxis(w[:, 0], 0, -1)).astype(dtype)  # (*K, c)
-    step = xl.strides
-    outer = tuple(out_sizes)
-    out_steps = tuple(step[1 + i] * strides[i] for i in range(nsp))
-    if strides[-1] == 1:
-        # The last spatial axis at stride 1 and the channels form one contiguous run per
-        # kernel tap, so einsum's inner loop runs over last * c values instead of c (PANNs'
-        # layers 1.2-3.7x faster); the weights repeat once per position along it. Each output
-        # still sums its taps in the same order: the same bits.
-        outer, out_steps = outer[:-1], out_steps[:-1]
-        run = out_sizes[-1] * c
-        wl = np.tile(wl, (1,) * (nsp - 1) + (out_sizes[-1],))           # (*K, last * c)
-    else:
-        run = c
-    windows = np.lib.stride_tricks.as_strided(
-        xl, (n,) + outer + tuple(kernel) + (run,),
-        (step[0],) + out_steps + tuple(step[1 + i] * dilations[i] for i in range(nsp))
-        + (step[-1],), writeable=False)
-    out, taps = "abc"[:len(outer)], "ijk"[:nsp]
-    y = np.einsum("n{0}{1}z,{1}z->n{0}z".format(out, taps), windows, wl)
-    y = y.reshape((n,) + tuple(out_sizes) + (c,))
-    if bias is not None:
-        y += np.asarray(bias, dtype=dtype)
-    # Returned as a view of the channels-last result: elementwise layers keep that layout, a
-    # following 1x1 convolution reads it as it is (_pointwise), anything else copies if needs.
-    return np.moveaxis(y, -1, 1)
-
-
-def _channels_last(x):
-    """x (n, c, *D) as a C-contiguous (n, *D, c) view when its memory is laid out so, else
-    None."""
-    if x.ndim < 3 or x.flags.c_contiguous:
-        return None
-    last = np.moveaxis(x, 1, -1)
-    return last if last.flags.c_contiguous else None
-
-
-def _pointwise(xp, w, strides, out_sizes, groups):
-    # 1x1 kernels: a matrix product per group over the (strided) spatial positions.
-    n, c = xp.shape[:2]
-    o, cg = w.shape[:2]
-    last = _channels_last(xp)
-    if last is not None and groups == 1 and all(s == 1 for s in strides):
-        # Channels-last memory (a depthwise layer's result, and what follows it elementwise):
-        # read as it is, the BLAS taking it transposed, instead of copied into channels
-        # first. Same bits as the copy (the product keeps its orientation: (o, c) x (c, positions)).
-        y = matmul(w.reshape(o, c), last.reshape(n, -1, c).swapaxes(-1, -2))
-        return y.reshape((n, o) + tuple(out_sizes))
-    xs = _tap_view(xp, [0] * len(out_sizes), strides, out_sizes)
-    positions = math.prod(out_sizes)
-    xs = np.ascontiguousarray(xs).reshape(n, groups, cg, positions)
-    wg = w.reshape(groups, o // groups, cg)
-    y = matmul(wg[None], xs)                         # (n, g, o/g, positions)
-    return y.reshape((n, o) + tuple(out_sizes))
-
-
-def _im2col_conv(xp, w, strides, dilations, out_sizes, groups):
-    # Columns (n, g, cg * taps, positions) from one strided window view of the padded input
-    # (a single copy, whatever the kernel size), then one batched matrix product with the
-    # weights laid out as (g, o / g, cg * taps).
-    n, c = xp.shape[:2]
-    o, cg = w.shape[:2]
-    kernel = w.shape[2:]
-    nsp = len(kernel)
-    spatial = tuple(range(2, 2 + nsp))
-    windows = np.lib.stride_tricks.sliding_window_view(
-        xp, effective_kernel(kernel, dilations), axis=spatial)
-    # windows: (n, c, *positions_full, *k_eff) -> keep every stride-th position and every
-    # dilation-th kernel element.
-    index = (slice(None), slice(None)) + tuple(
-        slice(0, (m - 1) * s + 1, s) for m, s in zip(out_sizes, strides)) + tuple(
-        slice(None, None, d) for d in dilations)
-    windows = windows[index]
-    order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + spatial
-    taps = math.prod(kernel)
-    positions = math.prod(out_sizes)
-    cols = np.ascontiguousarray(windows.transpose(order)).reshape(n, groups, cg * taps, positions)
-    wg = w.reshape(groups, o // groups, cg * taps)
-    y = matmul(wg[None], cols)                       # (n, g, o/g, positions)
-    return y.reshape((n, o) + tuple(out_sizes)).astype(np.result_type(xp, w, np.float32),
-                                                        copy=False)
 
 
 def conv_transpose_nd(x, w, bias=None, strides=None, pads=None, dilations=None, groups=1,

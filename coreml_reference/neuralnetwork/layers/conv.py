@@ -8,7 +8,8 @@ arithmetic is the shared kernels' (coreml_reference.kernels), as on the ML Progr
 """
 from __future__ import annotations
 
-from coreml_reference.kernels import conv_nd, conv_transpose_nd, effective_kernel, same_padding
+from coreml_reference.kernels import (ConvPlan, conv_nd, conv_transpose_nd, effective_kernel,
+                                      same_padding)
 from coreml_reference.neuralnetwork.layers.registry import (pair, register, require_rank,
                                                             shape_list)
 
@@ -17,20 +18,36 @@ from coreml_reference.neuralnetwork.layers.registry import (pair, register, requ
 def convolution(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 4, ctx)
+    lead, (c_in, h, w) = x.shape[:-3], x.shape[-3:]
+    xb = x.reshape((-1, c_in, h, w))
+    out = _deconvolution(p, xb, ctx) if p.isDeconvolution else _cached_plan(ctx, p, xb, inputs)(xb)
+    return out.reshape(lead + out.shape[1:])
+
+
+def _cached_plan(ctx, p, xb, inputs):
+    if len(inputs) > 1:                      # weights as a second input: they may change
+        return _plan(ctx, p, xb, inputs[1])
+    # constant weights: checked and laid out once per input shape, as a runtime compiles once
+    key = ("plan", xb.shape, xb.dtype.str)
+    plan = ctx.cache.get(key)
+    if plan is None:
+        plan = ctx.cache[key] = _plan(ctx, p, xb)
+    return plan
+
+
+def _plan(ctx, p, xb, weights=None):
+    """The ConvPlan of a (non-transposed) convolution layer for inputs shaped like ``xb``."""
     kernel, strides, dilations = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
     groups = p.nGroups or 1
     c_out, c_group = int(p.outputChannels), int(p.kernelChannels)
-    lead, (c_in, h, w) = x.shape[:-3], x.shape[-3:]
-    xb = x.reshape((-1, c_in, h, w))
-    bias = ctx.weights(p.bias, (c_out,), "bias") if p.hasBias else None
-    if p.isDeconvolution:
-        out = _deconvolution(p, xb, kernel, strides, dilations, groups, bias, ctx)
-        return out.reshape(lead + out.shape[1:])
+    c_in, h, w = xb.shape[1:]
     if c_in != c_group * groups or c_out % groups:
         raise ctx.shape_error("input has {} channels; kernelChannels {} x nGroups {} expected "
                               "(outputChannels {})".format(c_in, c_group, groups, c_out))
+    bias = ctx.weights(p.bias, (c_out,), "bias") if p.hasBias else None
     shape = (c_out, c_group) + kernel
-    weights = inputs[1] if len(inputs) > 1 else ctx.weights(p.weights, shape)
+    if weights is None:
+        weights = ctx.weights(p.weights, shape)
     if tuple(weights.shape) != shape:
         raise ctx.shape_error("weights have shape {}, expected {}".format(
             shape_list(weights.shape), list(shape)))
@@ -39,15 +56,17 @@ def convolution(ctx, p, inputs):
     else:
         pads = border_amounts(p.valid.paddingAmounts)
     _check_fits(ctx, (h, w), pads, kernel, dilations)
-    out = conv_nd(xb, weights, bias, strides, pads, dilations, groups)
-    return out.reshape(lead + out.shape[1:])
+    return ConvPlan(xb.shape, xb.dtype, weights, bias, strides, pads, dilations, groups)
 
 
-def _deconvolution(p, xb, kernel, strides, dilations, groups, bias, ctx):
+def _deconvolution(p, xb, ctx):
     """Transposed convolution of [N, C, H, W]: the full result cropped by the padding, or
     ``outputShape`` from the top-left crop on (zero-filled past the full result)."""
+    kernel, strides, dilations = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
+    groups = p.nGroups or 1
     c_in, h, w = xb.shape[1:]
     c_out, c_in_w = int(p.outputChannels), int(p.kernelChannels)
+    bias = ctx.weights(p.bias, (c_out,), "bias") if p.hasBias else None
     if c_in != c_in_w or c_in % groups or c_out % groups:
         raise ctx.shape_error("input has {} channels; deconvolution kernelChannels {} "
                               "nGroups {} outputChannels {}".format(c_in, c_in_w, groups, c_out))

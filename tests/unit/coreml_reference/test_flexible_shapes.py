@@ -95,3 +95,14 @@ def test_predict_outside_the_declared_range_is_one_error_line_exit_2(ranged, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and "'x'" in err[0] and "200..800" in err[0], err
+
+
+def test_one_loaded_model_runs_each_length_with_its_own_prepared_layers(ranged):
+    # A NeuralNetwork layer keeps its prepared convolution per input shape: running a loaded
+    # model at one length must not reuse what was prepared for another.
+    module, path = ranged
+    loaded = coreml_reference.load(path)
+    for length in (400, 200, 800, 400):
+        x = np.random.RandomState(length).randn(1, 1, length).astype(np.float32)
+        got = next(iter(coreml_reference.predict(loaded, {"x": x}).values()))
+        np.testing.assert_allclose(got.reshape(1, 4), _torch(module, x), rtol=1e-4, atol=1e-5)

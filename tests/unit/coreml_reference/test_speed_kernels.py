@@ -153,3 +153,42 @@ def test_runnable_threads_are_read_from_proc_loadavg():
     if not os.path.exists("/proc/loadavg"):
         pytest.skip("no /proc/loadavg")
     assert blas._runnable() >= 1            # this thread is running while it reads
+
+
+def _depthwise_loops(x, w, strides, pads, dilations):
+    """Depthwise cross-correlation by explicit loops over taps, in float64."""
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + list(pads))
+    kernel = w.shape[2:]
+    outs = [(xp.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
+            for i in range(len(kernel))]
+    y = np.zeros(x.shape[:2] + tuple(outs))
+    for tap in np.ndindex(*kernel):
+        index = (slice(None), slice(None)) + tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, dilations, outs, strides))
+        y += xp[index] * w[(slice(None), 0) + tap][(slice(None),) + (None,) * len(kernel)]
+    return y
+
+
+@pytest.mark.parametrize("shape, kernel, strides, pads, dilations", [
+    ((2, 6, 9, 11), (3, 3), (1, 1), [(1, 1), (1, 1)], (1, 1)),     # a row as one run
+    ((1, 5, 9, 11), (3, 3), (2, 1), [(0, 1), (2, 0)], (1, 2)),     # one run, dilated
+    ((1, 5, 9, 11), (3, 3), (1, 2), [(1, 1), (1, 1)], (1, 1)),     # stride on the row: per channel
+    ((1, 4, 40), (5,), (1,), [(2, 2)], (1,)),                      # 1-d
+    ((1, 3, 4, 5, 6), (2, 3, 3), (1, 1, 1), [(0, 1), (1, 1), (1, 1)], (1, 1, 1)),   # 3-d
+])
+def test_depthwise_runs_and_per_channel_einsum_give_the_same_bits(shape, kernel, strides, pads,
+                                                                   dilations, monkeypatch):
+    from coreml_reference import kernels
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[1], 1) + kernel).astype(np.float32)
+    bias = rng.standard_normal(shape[1]).astype(np.float32)
+    plan = kernels.ConvPlan(x.shape, x.dtype, w, bias, strides, pads, dilations, shape[1])
+    got = plan(x)
+    np.testing.assert_allclose(got, _depthwise_loops(x, w, strides, pads, dilations)
+                               + bias[(slice(None),) + (None,) * len(kernel)],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(plan(x), got)                    # a plan runs again alike
+    monkeypatch.setattr(kernels, "TILE_LIMIT", 0)                  # one run per channel row
+    assert _same_bits(kernels.conv_nd(x, w, bias, strides, pads, dilations, shape[1]), got)
