@@ -26,6 +26,22 @@ def relu(x):
     return np.maximum(x, out, out=out)
 
 
+def clip(x, low, high):
+    """min(max(x, low), high), bit for bit: NaN stays NaN, a tie gives the bound's zero.
+
+    When low is +0 below high (ReLU6 and the clips converters write for it), np.clip's single
+    pass plus 0.0 (which turns the -0.0 np.clip keeps into the +0.0 max gives) is the same
+    bits 4-5x faster: numpy runs maximum and minimum against a scalar slowly (PANNs V2's
+    [1, 96, 50, 32] ReLU6: 93 -> 20 us). Other bounds take the two ufuncs."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and x.size >= 4096 and low == 0 and not np.signbit(low) \
+            and high > 0:
+        out = np.clip(x, low, high)
+        out += 0.0
+        return out
+    return np.minimum(np.maximum(x, low), high)
+
+
 def leaky_relu(x, alpha):
     return np.where(x >= 0, x, np.float32(alpha) * x)
 

@@ -77,7 +77,7 @@ def threshold(ctx, x, alpha):
 @register("clip", exact=True)
 def clip(ctx, x, alpha, beta):
     # min(max(x, alpha), beta): beta wins if alpha > beta.
-    return np.minimum(np.maximum(x, scalar(alpha)), scalar(beta))
+    return act.clip(x, scalar(alpha), scalar(beta))
 
 
 @register("select")

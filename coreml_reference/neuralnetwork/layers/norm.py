@@ -18,26 +18,28 @@ def batchnorm(ctx, p, inputs):
         raise ctx.shape_error("input has {} channels on axis -3, the layer has {}".format(
             x.shape[-3], c))
     eps = p.epsilon or 1e-5
+    if not p.computeMeanVar:
+        scale, shift = _folded(ctx, p, c, eps)
+        out = x * scale
+        out += shift
+        return out
     gamma = ctx.weights(p.gamma, (c,), "gamma")
     beta = ctx.weights(p.beta, (c,), "beta")
-    if p.computeMeanVar:
-        # instance norm: statistics over H, W of each instance; else over all but C.
-        axes = (-2, -1) if p.instanceNormalization else tuple(
-            a for a in range(x.ndim) if a != x.ndim - 3)
-        mean = x.mean(axis=axes, keepdims=True)
-        var = np.square(x - mean).mean(axis=axes, keepdims=True)
-        return gamma[:, None, None] * (x - mean) / np.sqrt(var + eps) + beta[:, None, None]
-    scale, shift = _folded(ctx, p, gamma, beta, c, eps)
-    out = x * scale
-    out += shift
-    return out
+    # instance norm: statistics over H, W of each instance; else over all but C.
+    axes = (-2, -1) if p.instanceNormalization else tuple(
+        a for a in range(x.ndim) if a != x.ndim - 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = np.square(x - mean).mean(axis=axes, keepdims=True)
+    return gamma[:, None, None] * (x - mean) / np.sqrt(var + eps) + beta[:, None, None]
 
 
-def _folded(ctx, p, gamma, beta, c, eps):
+def _folded(ctx, p, c, eps):
     """One scale and shift per channel (what Core ML's kernels do too), in float32, shaped
     [C, 1, 1]; made once per loaded model, as its weights are decoded once."""
     folded = ctx.cache.get("folded")
     if folded is None:
+        gamma = ctx.weights(p.gamma, (c,), "gamma")
+        beta = ctx.weights(p.beta, (c,), "beta")
         mean = ctx.weights(p.mean, (c,), "mean")
         var = ctx.weights(p.variance, (c,), "variance")
         scale = gamma / np.sqrt(var + np.float32(eps))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coreml_reference import activations as act
 from coreml_reference.neuralnetwork.layers.registry import register
 
 SQRT, RSQRT, INVERSE, POWER, EXP, LOG, ABS, THRESHOLD = range(8)
@@ -47,7 +48,7 @@ def _power(x, alpha):
 
 @register("clip")
 def clip(ctx, p, inputs):
-    return np.minimum(np.maximum(inputs[0], np.float32(p.minVal)), np.float32(p.maxVal))
+    return act.clip(inputs[0], np.float32(p.minVal), np.float32(p.maxVal))
 
 
 def _round_half_away(x):

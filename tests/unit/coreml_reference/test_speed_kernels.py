@@ -192,3 +192,15 @@ def test_depthwise_runs_and_per_channel_einsum_give_the_same_bits(shape, kernel,
     np.testing.assert_array_equal(plan(x), got)                    # a plan runs again alike
     monkeypatch.setattr(kernels, "TILE_LIMIT", 0)                  # one run per channel row
     assert _same_bits(kernels.conv_nd(x, w, bias, strides, pads, dilations, shape[1]), got)
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 6.0), (0.0, np.inf), (-1.0, 1.0), (0.0, 0.0),
+                                       (-0.0, 6.0), (0.0, -1.0), (2.0, 1.0)])
+def test_clip_is_max_then_min_bit_for_bit(low, high):
+    from coreml_reference.activations import clip
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((2, 48, 10, 9)) * 4).astype(np.float32)
+    x.flat[:8] = [np.nan, -0.0, 0.0, 6.0, -1.0, np.inf, -np.inf, 1.0]
+    low, high = np.float32(low), np.float32(high)
+    for layout in (x, x.transpose(0, 2, 3, 1)):                    # contiguous, and a view
+        assert _same_bits(clip(layout, low, high), np.minimum(np.maximum(layout, low), high))
