@@ -24,14 +24,20 @@ def convolution(ctx, p, inputs):
     return out.reshape(lead + out.shape[1:])
 
 
+PLANS_KEPT = 8      # input shapes a layer keeps a plan for (a flexible model sees many)
+
+
 def _cached_plan(ctx, p, xb, inputs):
     if len(inputs) > 1:                      # weights as a second input: they may change
         return _plan(ctx, p, xb, inputs[1])
     # constant weights: checked and laid out once per input shape, as a runtime compiles once
-    key = ("plan", xb.shape, xb.dtype.str)
-    plan = ctx.cache.get(key)
+    plans = ctx.cache.setdefault("plans", {})
+    key = (xb.shape, xb.dtype.str)
+    plan = plans.get(key)
     if plan is None:
-        plan = ctx.cache[key] = _plan(ctx, p, xb)
+        if len(plans) >= PLANS_KEPT:
+            plans.clear()
+        plan = plans[key] = _plan(ctx, p, xb)
     return plan
 
 

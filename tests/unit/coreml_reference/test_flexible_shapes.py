@@ -97,9 +97,13 @@ def test_predict_outside_the_declared_range_is_one_error_line_exit_2(ranged, tmp
     assert len(err) == 1 and err[0].startswith("error: ") and "'x'" in err[0] and "200..800" in err[0], err
 
 
-def test_one_loaded_model_runs_each_length_with_its_own_prepared_layers(ranged):
-    # A NeuralNetwork layer keeps its prepared convolution per input shape: running a loaded
-    # model at one length must not reuse what was prepared for another.
+@pytest.mark.parametrize("kept", [8, 1])
+def test_one_loaded_model_runs_each_length_with_its_own_prepared_layers(ranged, kept,
+                                                                         monkeypatch):
+    # A NeuralNetwork layer keeps its prepared convolution per input shape (a few shapes at
+    # most): running a loaded model at one length must not reuse what was prepared for another.
+    from coreml_reference.neuralnetwork.layers import conv
+    monkeypatch.setattr(conv, "PLANS_KEPT", kept)
     module, path = ranged
     loaded = coreml_reference.load(path)
     for length in (400, 200, 800, 400):
