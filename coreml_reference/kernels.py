@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from coreml_reference.blas import matmul
 from coreml_reference.errors import InvalidModelError
 
 __all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
-           "pad_constant", "round_to_float16",
+           "pad_constant", "round_to_float16", "half_values_to_float16",
            "effective_kernel", "REDUCTIONS", "crop_resize"]
 
 
@@ -686,3 +687,27 @@ def round_to_float16(x):
         if nan.any():
             y[nan] = x[nan]
     return y
+
+
+def half_values_to_float16(x):
+    """float32 ``x`` that holds float16 values exactly (what ``round_to_float16`` returns) as
+    a float16 array: ``x.astype(np.float16)`` bit for bit, 2.5x faster (numpy's cast has no
+    vector code: 84 -> 34 us for [1, 96, 527]).
+
+    How: |x| * 2**-112 is a float32 whose bits, shifted right by 13, are |x|'s float16 bits:
+    the product moves float16's exponent range onto float32's, float16's subnormals onto
+    float32's, and a float16 value's 10 mantissa bits are the float32's top ten. The sign is
+    the top bit of each float32's high half. inf and NaN take numpy's cast."""
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.size < _SMALL or sys.byteorder != "little":
+        return x.astype(np.float16)
+    x = np.ascontiguousarray(x)
+    scaled = np.abs(x)
+    scaled *= np.float32(2.0 ** -112)
+    bits = scaled.view(np.uint32)
+    bits >>= 13
+    if bits.max() >= 0x3FC00:                          # inf or NaN: numpy's own rules
+        return x.astype(np.float16)
+    out = bits.astype(np.uint16)
+    out |= x.reshape(-1).view(np.uint16)[1::2].reshape(x.shape) & np.uint16(0x8000)
+    return out.view(np.float16)

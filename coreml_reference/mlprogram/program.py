@@ -27,7 +27,7 @@ from coreml_reference.dtypes import ARRAY_DTYPES
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, RuntimeCheckError, UnsupportedError)
 from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
-from coreml_reference.kernels import round_to_float16
+from coreml_reference.kernels import half_values_to_float16, round_to_float16
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
                                                tensor_dtype, tensor_shape)
@@ -347,7 +347,7 @@ class Runner:
         """Variable ``name`` in its declared dtype (float16 ones back to float16)."""
         value = self.env[name]
         if name in self.half and isinstance(value, np.ndarray) and value.dtype != np.float16:
-            return value.astype(np.float16)
+            return half_values_to_float16(value)       # it holds float16 values exactly
         return value
 
 

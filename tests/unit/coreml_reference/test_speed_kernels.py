@@ -204,3 +204,19 @@ def test_clip_is_max_then_min_bit_for_bit(low, high):
     low, high = np.float32(low), np.float32(high)
     for layout in (x, x.transpose(0, 2, 3, 1)):                    # contiguous, and a view
         assert _same_bits(clip(layout, low, high), np.minimum(np.maximum(layout, low), high))
+
+
+def test_half_values_to_float16_is_the_cast_for_every_half_value_and_layout():
+    from coreml_reference.kernels import half_values_to_float16
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    finite = halves[np.isfinite(halves)].astype(np.float32)              # subnormals, +-0
+    got = half_values_to_float16(finite)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.view(np.uint16), finite.astype(np.float16).view(np.uint16))
+    grid = finite[:60000].reshape(3, 100, 200)
+    for layout in (grid, grid.transpose(2, 0, 1), grid[:, ::2]):        # not contiguous too
+        np.testing.assert_array_equal(half_values_to_float16(layout).view(np.uint16),
+                                      layout.astype(np.float16).view(np.uint16))
+    special = np.concatenate([finite[:1000], np.array([np.inf, -np.inf, np.nan], np.float32)])
+    np.testing.assert_array_equal(half_values_to_float16(special).view(np.uint16),
+                                  special.astype(np.float16).view(np.uint16))
