@@ -180,8 +180,12 @@ def blas_threads():
     if configured is None:
         return "{} (OPENBLAS_NUM_THREADS; the evaluator makes no per-product choice)".format(
             os.environ.get("OPENBLAS_NUM_THREADS", "?"))
+    kernels = blas.kernels_name()
+    if kernels and os.environ.get("OPENBLAS_CORETYPE"):
+        kernels += ", as OPENBLAS_CORETYPE sets"
     return ("{} (the evaluator: 1 for products under {} k multiply-adds, or while more "
-            "threads are runnable than cores)".format(configured, blas.SMALL_MACS // 1000))
+            "threads are runnable than cores; OpenBLAS kernels: {})".format(
+                configured, blas.SMALL_MACS // 1000, kernels or "unknown"))
 
 
 def verdict(ratio, goal):

@@ -53,9 +53,22 @@ def _library():
                     getter = getattr(lib, prefix + "_get_num_threads" + suffix, None)
                     if setter is not None and getter is not None:
                         setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                        _state.update(found=True, set=setter, configured=max(1, getter()))
+                        core = getattr(lib, prefix + "_get_corename" + suffix, None)
+                        if core is not None:
+                            core.restype = ctypes.c_char_p
+                        _state.update(found=True, set=setter, configured=max(1, getter()),
+                                      core=core)
                         return _state
     return _state if _state["found"] else None
+
+
+def kernels_name():
+    """The CPU kernels numpy's OpenBLAS runs ("Haswell": AVX2, "SkylakeX": AVX-512 ...), as
+    it chose them or OPENBLAS_CORETYPE set them; None when not OpenBLAS."""
+    lib = _library()
+    if lib is None or lib.get("core") is None:
+        return None
+    return lib["core"]().decode()
 
 
 def configured_threads():

@@ -220,3 +220,13 @@ def test_half_values_to_float16_is_the_cast_for_every_half_value_and_layout():
     special = np.concatenate([finite[:1000], np.array([np.inf, -np.inf, np.nan], np.float32)])
     np.testing.assert_array_equal(half_values_to_float16(special).view(np.uint16),
                                   special.astype(np.float16).view(np.uint16))
+
+
+def test_blas_names_the_kernels_openblas_runs():
+    name = blas.kernels_name()
+    if blas.configured_threads() is None:
+        pytest.skip("numpy's BLAS is not OpenBLAS here")
+    assert name and name.isprintable()
+    chosen = os.environ.get("OPENBLAS_CORETYPE")
+    if chosen:                                     # this machine's environment sets it
+        assert name.lower() == chosen.lower()
