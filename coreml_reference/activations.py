@@ -61,9 +61,12 @@ def elu(x, alpha):
 def sigmoid(x):
     # Split by sign so exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise;
     # unlike 0.5*(1+tanh(x/2)), small results keep their relative precision.
+    # One division of the chosen numerator: the same quotients, three passes fewer.
     x = np.asarray(x, dtype=np.float32)
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+    numerator = np.where(x >= 0, np.float32(1.0), e)
+    e += np.float32(1.0)
+    return np.divide(numerator, e, out=numerator)
 
 
 def hard_sigmoid(x, alpha=0.2, beta=0.5):

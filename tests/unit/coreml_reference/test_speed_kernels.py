@@ -230,3 +230,16 @@ def test_blas_names_the_kernels_openblas_runs():
     chosen = os.environ.get("OPENBLAS_CORETYPE")
     if chosen:                                     # this machine's environment sets it
         assert name.lower() == chosen.lower()
+
+
+def test_sigmoid_divides_as_the_two_sided_formula_bit_for_bit():
+    from coreml_reference.activations import sigmoid
+    rng = np.random.default_rng(3)
+    x = np.concatenate([(rng.standard_normal(5039) * 20).astype(np.float32),
+                        np.array([0.0, -0.0, 88.7, -88.7, 104.0, -104.0, np.inf, -np.inf,
+                                  np.nan, 1e-45, -1e-45], np.float32)])
+    e = np.exp(-np.abs(x))
+    expected = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+    got = sigmoid(x)
+    assert got.dtype == np.float32 and _same_bits(got, expected)
+    assert _same_bits(sigmoid(x.reshape(50, -1)[:, ::2]), expected.reshape(50, -1)[:, ::2])
