@@ -195,14 +195,16 @@ def verdict(ratio, goal):
 def print_rows(rows, times, cold):
     """rows: (label, runner name, reference runner name or None, goal or None)."""
     medians = {name: statistics.median(t) for name, t in times.items()}
-    print("  {:<40} {:>10} {:>10} {:>10} {:>8} {:>6}  {}".format(
-        "runner", "median ms", "min ms", "cold ms", "ratio", "goal", ""))
+    width = max([40] + [len(label) for label, *_ in rows])      # long variant names
+    line = "  {:<" + str(width) + "} {:>10} {:>10} {:>10} {:>8} {:>6}  {}"
+    print(line.format("runner", "median ms", "min ms", "cold ms", "ratio", "goal", ""))
     for label, name, ref, goal in rows:
         if name not in medians:
             continue
         ratio = medians[name] / medians[ref] if ref in medians else None
-        print("  {:<40} {:>10.3f} {:>10.3f} {:>10.3f} {:>8} {:>6}  {}".format(
-            label, 1e3 * medians[name], 1e3 * min(times[name]), 1e3 * cold.get(name, float("nan")),
+        print(line.format(
+            label, "{:.3f}".format(1e3 * medians[name]), "{:.3f}".format(1e3 * min(times[name])),
+            "{:.3f}".format(1e3 * cold.get(name, float("nan"))),
             "-" if ratio is None else "{:.2f}".format(ratio),
             "-" if goal is None else "{:.1f}".format(goal),
             "" if goal is None or ratio is None else verdict(ratio, goal)))
