@@ -1,7 +1,9 @@
 """The evaluator's speed paths compute what the slow ones did: float16 rounding in float32
-(bit for bit ``astype(float16).astype(float32)``), constant padding (``np.pad``), products with
-a per-product BLAS thread count (``np.matmul``), and an fp16-typed program's float16 values
-held in float32 (trace and outputs still float16)."""
+(bit for bit ``astype(float16).astype(float32)``) and back to float16 by bits, constant padding
+(``np.pad``), products with a per-product BLAS thread count (``np.matmul``), an fp16-typed
+program's float16 values held in float32 (trace and outputs still float16), depthwise
+convolution over whole rows (explicit loops; the per-channel einsum bit for bit), clip in one
+pass and sigmoid with one division (bit for bit the formulas they replace)."""
 import os
 
 import numpy as np
