@@ -16,8 +16,8 @@ multiply-adds) or when the machine is busier than its cores (``_busy``), and on 
 count otherwise; it restores the configured count after each product. The thread count can
 move a result in its last bits (measured: sgemm of [300, 300] x [300, 300] differs by 3e-5
 at values up to 79, about one float32 ulp), so on a busy machine an output may differ by
-that much from a quiet one's: far inside every tolerance, but not bit-identical. Where the OpenBLAS library cannot be
-found (another BLAS), products run as numpy runs them.
+that much from a quiet one's: far inside every tolerance, but not bit-identical. Where the
+OpenBLAS library cannot be found (another BLAS), products run as numpy runs them.
 """
 from __future__ import annotations
 

@@ -92,6 +92,7 @@ class ConvPlan:
         self.w, self.bias, self.groups = w, bias, groups
         self.strides, self.pads, self.dilations = strides, pads, dilations
         self.out_sizes = out_sizes
+        self.unit_strides = all(s == 1 for s in strides)
         # the input's axes with the channels last, and a channels-last result's axes back
         self.to_last = (0,) + tuple(range(2, 2 + nsp)) + (1,)
         self.to_first = (0, nsp + 1) + tuple(range(1, nsp + 1))
@@ -168,7 +169,7 @@ class ConvPlan:
         n, c = xp.shape[:2]
         o, cg = self.w.shape[:2]
         out_shape = (n, o) + self.out_sizes
-        if self.groups == 1 and not xp.flags.c_contiguous and all(s == 1 for s in self.strides):
+        if self.groups == 1 and self.unit_strides and not xp.flags.c_contiguous:
             last = xp.transpose(self.to_last)
             if last.flags.c_contiguous:
                 # Channels-last memory (a depthwise layer's result, and what follows it
