@@ -6,6 +6,8 @@ route at an interpreter you provisioned yourself, e.g. on a Mac.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -30,21 +32,37 @@ def env_python(backend, provision=True, log=sys.stderr) -> str:
                 backend.name, override_var(backend), override))
         return override
     python = ROOT / ".tox" / backend.env / "bin" / "python"
-    if python.exists() and (ROOT / ".tox" / backend.env / ".coreml-routes-ready").exists():
+    ready = ROOT / ".tox" / backend.env / ".coreml-routes-ready"
+    if python.exists() and ready.exists():
         return str(python)
     require_interpreter(backend)
     if not provision:
         raise BadInput("route {}: its env .tox/{} does not exist; run `tox -e {}` first".format(
             backend.name, backend.env, backend.env))
-    log.write("setting up the {} toolchain (tox env {}, once) ...\n".format(backend.name, backend.env))
-    done = subprocess.run([sys.executable, "-m", "tox", "run", "-e", backend.env, "--notest"],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode != 0 or not python.exists():
-        tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-        raise BadInput("route {}: could not create tox env {}: {}".format(
-            backend.name, backend.env, tail[0]))
-    (ROOT / ".tox" / backend.env / ".coreml-routes-ready").write_text("ok\n")
+    with _one_at_a_time(backend.env):
+        if python.exists() and ready.exists():       # made by a route sharing the env
+            return str(python)
+        log.write("setting up the {} toolchain (tox env {}, once) ...\n".format(
+            backend.name, backend.env))
+        done = subprocess.run([sys.executable, "-m", "tox", "run", "-e", backend.env, "--notest"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if done.returncode != 0 or not python.exists():
+            tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
+            raise BadInput("route {}: could not create tox env {}: {}".format(
+                backend.name, backend.env, tail[0]))
+        ready.write_text("ok\n")
     return str(python)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(env):
+    """Held while tox creates ``env``, across threads and processes: routes sharing an env
+    (v9, v9-export) start together in compare, and two tox runs creating one env at once both
+    failed ('evaluation failed', seen on the README's first compare in a fresh clone)."""
+    (ROOT / ".tox").mkdir(exist_ok=True)
+    with open(str(ROOT / ".tox" / ".coreml-routes-{}.lock".format(env)), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def require_interpreter(backend) -> None:
