@@ -127,13 +127,15 @@ def macs_of(a_shape, b_shape):
     return batch * m * k * n
 
 
-def matmul(a, b):
-    """``np.matmul(a, b)``, on the threads ``threads_for`` gives its size."""
+def matmul(a, b, macs=None):
+    """``np.matmul(a, b)``, on the threads ``threads_for`` gives its size (``macs``: its
+    multiply-adds, when the caller knows them already)."""
     a = np.asarray(a)
     b = np.asarray(b)
     lib = _library()
-    if lib is None or lib["configured"] == 1 or a.ndim == 0 or b.ndim == 0 \
-            or threads_for(macs_of(a.shape, b.shape)) != 1:
+    if lib is None or lib["configured"] == 1 or a.ndim == 0 or b.ndim == 0:
+        return np.matmul(a, b)
+    if threads_for(macs_of(a.shape, b.shape) if macs is None else macs) != 1:
         return np.matmul(a, b)
     lib["set"](1)                # a thread running beside this one at most loses speed
     try:

@@ -100,6 +100,7 @@ class ConvPlan:
             self._prepare_depthwise(x_shape, x_dtype)
             self.run = self._depthwise
         elif all(k == 1 for k in kernel):
+            self._prepare_pointwise(x_shape)
             self.run = self._pointwise
         else:
             self.run = self._im2col
@@ -164,11 +165,20 @@ class ConvPlan:
 
     # --- 1x1 kernels: a matrix product per group over the (strided) spatial positions ---------
 
-    def _pointwise(self, x):
-        xp = _pad_zeros(x, self.pads)
-        n, c = xp.shape[:2]
+    def _prepare_pointwise(self, x_shape):
+        # Worked out once: these layers are most of a MobileNet's and run in 10-30 us, of which
+        # the per-run Python was 3-4 us.
+        n = x_shape[0]
         o, cg = self.w.shape[:2]
-        out_shape = (n, o) + self.out_sizes
+        self.padded = any(b or a for b, a in self.pads)
+        self.out_shape = (n, o) + self.out_sizes
+        self.w_groups = self.w.reshape(self.groups, o // self.groups, cg)[None]
+        self.w_rows = self.w.reshape(o, cg)
+        self.macs = n * o * cg * math.prod(self.out_sizes)
+
+    def _pointwise(self, x):
+        xp = _pad_zeros(x, self.pads) if self.padded else x
+        n, c = xp.shape[:2]
         if self.groups == 1 and self.unit_strides and not xp.flags.c_contiguous:
             last = xp.transpose(self.to_last)
             if last.flags.c_contiguous:
@@ -176,14 +186,13 @@ class ConvPlan:
                 # elementwise): read as it is, the BLAS taking it transposed, instead of copied
                 # into channels first. Same bits as the copy (the product keeps its
                 # orientation: (o, c) x (c, positions)).
-                y = matmul(self.w.reshape(o, c), last.reshape(n, -1, c).swapaxes(-1, -2))
-                return self._add_bias(y.reshape(out_shape))
-        xs = _tap_view(xp, [0] * len(self.out_sizes), self.strides, self.out_sizes)
-        positions = math.prod(self.out_sizes)
-        xs = np.ascontiguousarray(xs).reshape(n, self.groups, cg, positions)
-        wg = self.w.reshape(self.groups, o // self.groups, cg)
-        y = matmul(wg[None], xs)                         # (n, g, o/g, positions)
-        return self._add_bias(y.reshape(out_shape))
+                y = matmul(self.w_rows, last.reshape(n, -1, c).swapaxes(-1, -2), self.macs)
+                return self._add_bias(y.reshape(self.out_shape))
+        if not self.unit_strides:
+            xp = _tap_view(xp, [0] * len(self.out_sizes), self.strides, self.out_sizes)
+        xs = np.ascontiguousarray(xp).reshape(n, self.groups, c // self.groups, -1)
+        y = matmul(self.w_groups, xs, self.macs)         # (n, g, o/g, positions)
+        return self._add_bias(y.reshape(self.out_shape))
 
     # --- other kernels: columns, then one batched matrix product ------------------------------
 
@@ -322,40 +331,59 @@ def pool_nd(x, kernel, strides=None, pads=None, mode="max", exclude_padding=Fals
     number of input elements under the window; otherwise by the window's overlap with the
     padded input (so a ceil_mode overhang never counts, as in PyTorch)."""
     x = np.asarray(x)
-    nsp = len(kernel)
-    strides = tuple(strides or [1] * nsp)
-    pads = [tuple(p) for p in (pads or [(0, 0)] * nsp)]
-    lead = x.ndim - nsp
-    sizes = x.shape[lead:]
-    out_sizes = tuple(pool_output_size(s, k, st, b, a, ceil_mode)
-                      for s, k, st, (b, a) in zip(sizes, kernel, strides, pads))
-    if any(o <= 0 for o in out_sizes):
-        raise InvalidModelError("pool kernel {} larger than padded input {}".format(list(kernel),
-                                                                             list(sizes)))
-    # Extra trailing padding so that every (ceil-mode) window lies inside the array.
-    extra = [max(0, (o - 1) * st + k - (s + b + a))
-             for o, st, k, s, (b, a) in zip(out_sizes, strides, kernel, sizes, pads)]
-    widths = [(0, 0)] * lead + [(b, a + e) for (b, a), e in zip(pads, extra)]
-    fill = -np.inf if mode == "max" else 0.0
-    xp = x if mode != "l2" else x * x
-    xp = pad_constant(xp, widths, fill) if any(map(any, widths)) else xp
-    acc = None
-    for tap in itertools.product(*[range(k) for k in kernel]):
-        view = xp[(Ellipsis,) + tuple(slice(t, t + (o - 1) * st + 1, st)
-                                      for t, o, st in zip(tap, out_sizes, strides))]
-        if acc is None:
-            acc = np.array(view, dtype=np.result_type(x, np.float32))
-        elif mode == "max":
-            np.maximum(acc, view, out=acc)
+    return PoolPlan(x.shape, x.dtype, kernel, strides, pads, mode, exclude_padding, ceil_mode)(x)
+
+
+class PoolPlan:
+    """``pool_nd`` prepared for one input shape and dtype: sizes, padding, each tap's view
+    and the divisor are worked out once (a layer keeps one per input shape, as ConvPlan);
+    calling it runs only the arithmetic. PANNs' small poolings spent most of their 10 us
+    there."""
+
+    def __init__(self, x_shape, x_dtype, kernel, strides=None, pads=None, mode="max",
+                 exclude_padding=False, ceil_mode=False):
+        nsp = len(kernel)
+        strides = tuple(strides or [1] * nsp)
+        pads = [tuple(p) for p in (pads or [(0, 0)] * nsp)]
+        lead = len(x_shape) - nsp
+        sizes = x_shape[lead:]
+        out_sizes = tuple(pool_output_size(s, k, st, b, a, ceil_mode)
+                          for s, k, st, (b, a) in zip(sizes, kernel, strides, pads))
+        if any(o <= 0 for o in out_sizes):
+            raise InvalidModelError("pool kernel {} larger than padded input {}".format(
+                list(kernel), list(sizes)))
+        # Extra trailing padding so that every (ceil-mode) window lies inside the array.
+        extra = [max(0, (o - 1) * st + k - (s + b + a))
+                 for o, st, k, s, (b, a) in zip(out_sizes, strides, kernel, sizes, pads)]
+        self.mode = mode
+        self.dtype = np.result_type(x_dtype, np.float32)
+        self.widths = [(0, 0)] * lead + [(b, a + e) for (b, a), e in zip(pads, extra)]
+        self.padded = any(map(any, self.widths))
+        self.fill = -np.inf if mode == "max" else 0.0
+        self.taps = [(Ellipsis,) + tuple(slice(t, t + (o - 1) * st + 1, st)
+                                         for t, o, st in zip(tap, out_sizes, strides))
+                     for tap in itertools.product(*[range(k) for k in kernel])]
+        if mode != "avg":
+            self.divisor = None
+        elif not any(extra) and not (exclude_padding and any(map(any, pads))):
+            self.divisor = np.float32(math.prod(kernel))     # every window whole: one divisor
         else:
-            acc += view
-    if mode == "max":
-        return acc
-    if mode == "l2":
-        return np.sqrt(acc)
-    if not any(extra) and not (exclude_padding and any(map(any, pads))):
-        return acc / np.float32(math.prod(kernel))   # every window whole: one divisor
-    return acc / _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding)
+            self.divisor = _window_counts(sizes, kernel, strides, pads, out_sizes,
+                                          exclude_padding)
+
+    def __call__(self, x):
+        xp = x if self.mode != "l2" else x * x
+        if self.padded:
+            xp = pad_constant(xp, self.widths, self.fill)
+        acc = np.array(xp[self.taps[0]], dtype=self.dtype)
+        for tap in self.taps[1:]:
+            if self.mode == "max":
+                np.maximum(acc, xp[tap], out=acc)
+            else:
+                acc += xp[tap]
+        if self.mode == "l2":
+            return np.sqrt(acc)
+        return acc if self.divisor is None else acc / self.divisor
 
 
 def _window_counts(sizes, kernel, strides, pads, out_sizes, exclude_padding):

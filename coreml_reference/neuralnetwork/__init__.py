@@ -144,12 +144,16 @@ def run_layer(layer, blobs: Dict[str, np.ndarray], base: Context, trace: Optiona
         raise                       # already names the layer / unwinds to its loop
     except Exception as cause:      # a bug or a spec we misread: say where it happened
         raise LayerError(type_name, layer.name, cause, base.model_path) from cause
-    values = list(result) if isinstance(result, (list, tuple)) else [result]
+    values = result if isinstance(result, (list, tuple)) else (result,)
     if len(values) != len(output_names):
         raise LayerError(type_name, layer.name, "produced {} outputs for {} output names".format(
             len(values), len(output_names)), base.model_path)
+    fp16 = base.fp16
     for name, value in zip(output_names, values):
-        value = ctx.round(np.asarray(value, dtype=np.float32))
+        if type(value) is not np.ndarray or value.dtype != np.float32:
+            value = np.asarray(value, dtype=np.float32)
+        if fp16:
+            value = ctx.round(value)
         blobs[name] = value
         if trace is not None:
             trace(name, type_name, value, layer.name)

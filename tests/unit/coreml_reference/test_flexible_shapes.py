@@ -102,8 +102,8 @@ def test_one_loaded_model_runs_each_length_with_its_own_prepared_layers(ranged, 
                                                                          monkeypatch):
     # A NeuralNetwork layer keeps its prepared convolution per input shape (a few shapes at
     # most): running a loaded model at one length must not reuse what was prepared for another.
-    from coreml_reference.neuralnetwork.layers import conv
-    monkeypatch.setattr(conv, "PLANS_KEPT", kept)
+    from coreml_reference.neuralnetwork import context
+    monkeypatch.setattr(context, "SHAPES_KEPT", kept)
     module, path = ranged
     loaded = coreml_reference.load(path)
     for length in (400, 200, 800, 400):

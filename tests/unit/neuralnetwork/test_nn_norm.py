@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import coreml_reference
 from nn_helpers import (F, check, n, network, randn, t)
 
 
@@ -20,6 +21,29 @@ def test_batchnorm_and_instance_norm():
         instance_normalization=True, epsilon=1e-5))
     expected = F.instance_norm(t(x), weight=t(gamma), bias=t(beta), eps=1e-5)
     check(spec, {"x": x}, n(expected))
+
+
+def test_batchnorm_small_planes_are_the_broadcast_bit_for_bit():
+    """A small contiguous plane takes the scale and shift spread over the plane (the speed
+    path); a transposed view (what a transpose layer returns) takes the [C, 1, 1]
+    broadcast: the same bits."""
+    from coreml_reference.neuralnetwork.layers import norm
+    c = 40
+    gamma, beta, mean, var = randn(c), randn(c), randn(c), np.abs(randn(c)) + 0.5
+
+    def bn(nb, source):
+        nb.add_batchnorm("bn", c, gamma, beta, mean, var, input_name=source,
+                         output_name="out", epsilon=1e-3)
+    x = randn(1, c, 3, 2)
+    direct = coreml_reference.load(network({"x": x.shape}, lambda nb: bn(nb, "x")))
+    viewed = coreml_reference.load(network({"x": (1, c, 2, 3)}, lambda nb: (
+        nb.add_transpose("t", [0, 1, 3, 2], "x", "xt"), bn(nb, "xt"))))
+    got = coreml_reference.predict(direct, {"x": x})["out"]
+    broadcast = coreml_reference.predict(viewed, {"x": x.transpose(0, 1, 3, 2).copy()})["out"]
+    assert "spread" in direct._nn_weight_caches["fp32"][0]                # the speed path ran
+    assert "spread" not in viewed._nn_weight_caches["fp32"][1]            # the broadcast ran
+    assert np.array_equal(got.view(np.uint32), np.ascontiguousarray(broadcast).view(np.uint32))
+    assert 3 * 2 < norm.SHORT_PLANES
 
 
 def test_layer_norm_mvn_l2_lrn():
