@@ -14,7 +14,7 @@ from coreml_routes import cli  # noqa: E402
 
 
 class WaveCNN(torch.nn.Module):
-    """Conv1d stack then a mean over time: any length in, [1, 4] out."""
+    """Conv1d, max pooling, Conv1d, then a mean over time: any length in, [1, 4] out."""
 
     def __init__(self):
         super().__init__()
@@ -23,7 +23,8 @@ class WaveCNN(torch.nn.Module):
         self.conv2 = torch.nn.Conv1d(8, 4, 5, padding=2)
 
     def forward(self, x):
-        return torch.relu(self.conv2(torch.relu(self.conv1(x)))).mean(-1)
+        pooled = torch.nn.functional.max_pool1d(torch.relu(self.conv1(x)), 2)
+        return torch.relu(self.conv2(pooled)).mean(-1)
 
 
 def _convert(tmp_path, shape, convert_to, name):
@@ -100,8 +101,9 @@ def test_predict_outside_the_declared_range_is_one_error_line_exit_2(ranged, tmp
 @pytest.mark.parametrize("kept", [8, 1])
 def test_one_loaded_model_runs_each_length_with_its_own_prepared_layers(ranged, kept,
                                                                          monkeypatch):
-    # A NeuralNetwork layer keeps its prepared convolution per input shape (a few shapes at
-    # most): running a loaded model at one length must not reuse what was prepared for another.
+    # A NeuralNetwork layer keeps its prepared convolution / pooling per input shape (a few
+    # shapes at most): running a loaded model at one length must not reuse what was prepared
+    # for another.
     from coreml_reference.neuralnetwork import context
     monkeypatch.setattr(context, "SHAPES_KEPT", kept)
     module, path = ranged
