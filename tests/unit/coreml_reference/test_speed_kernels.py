@@ -2,8 +2,9 @@
 (bit for bit ``astype(float16).astype(float32)``) and back to float16 by bits, constant padding
 (``np.pad``), products with a per-product BLAS thread count (``np.matmul``), an fp16-typed
 program's float16 values held in float32 (trace and outputs still float16), depthwise
-convolution over whole rows (explicit loops; the per-channel einsum bit for bit), clip in one
-pass and sigmoid with one division (bit for bit the formulas they replace)."""
+convolution over whole rows (explicit loops; the per-channel einsum bit for bit), columns
+copied position by position (tap by tap, bit for bit), clip in one pass and sigmoid with one
+division (bit for bit the formulas they replace)."""
 import os
 
 import numpy as np
@@ -194,6 +195,32 @@ def test_depthwise_runs_and_per_channel_einsum_give_the_same_bits(shape, kernel,
     np.testing.assert_array_equal(plan(x), got)                    # a plan runs again alike
     monkeypatch.setattr(kernels, "TILE_LIMIT", 0)                  # one run per channel row
     assert _same_bits(kernels.conv_nd(x, w, bias, strides, pads, dilations, shape[1]), got)
+
+
+@pytest.mark.parametrize("shape, kernel, strides, pads, groups", [
+    ((1, 1, 2000), (256,), (64,), [(128, 128)], 1),          # an STFT-like 1-d frame product
+    ((2, 4, 9, 12), (3, 7), (1, 2), [(1, 1), (0, 3)], 2),     # grouped, taps wider than rows
+    ((1, 6, 5, 5), (5, 5), (1, 1), [(0, 0), (0, 0)], 3),      # one output position
+])
+def test_columns_by_position_are_the_columns_by_tap_bit_for_bit(shape, kernel, strides, pads,
+                                                                  groups, monkeypatch):
+    from coreml_reference import kernels
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((groups * 2, shape[1] // groups) + kernel).astype(np.float32)
+    plan = kernels.ConvPlan(x.shape, x.dtype, w, None, strides, pads, None, groups)
+    assert plan.run == plan._im2col and plan.by_position
+    got = plan(x)
+    conv = getattr(torch.nn.functional, "conv{}d".format(len(kernel)))
+    padded = np.pad(x, [(0, 0), (0, 0)] + pads)
+    np.testing.assert_allclose(got, conv(torch.from_numpy(padded), torch.from_numpy(w),
+                                         stride=strides, groups=groups).numpy(),
+                               rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(kernels, "_columns_by_position", lambda *_: False)
+    by_tap = kernels.ConvPlan(x.shape, x.dtype, w, None, strides, pads, None, groups)
+    assert not by_tap.by_position
+    assert _same_bits(by_tap(x), got)
 
 
 @pytest.mark.parametrize("low, high", [(0.0, 6.0), (0.0, np.inf), (-1.0, 1.0), (0.0, 0.0),
