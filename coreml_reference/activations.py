@@ -35,14 +35,26 @@ def clip(x, low, high):
     [1, 96, 50, 32] ReLU6: 93 -> 20 us). The ufunc itself, not np.clip, whose Python wrapper
     costs 2 us a call (on [1, 960, 3, 2], 4.7 us as two ufuncs -> 2.0). Other bounds take the
     two ufuncs."""
-    x = np.asarray(x)
-    if x.dtype.kind == "f" and low == 0 and high > 0 and not np.signbit(low):
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.dtype.kind == "f" and _positive_zero(low) and _above_zero(high):
         out = _CLIP(x, low, high)
         out += 0.0
         return out
     return np.minimum(np.maximum(x, low), high)
 
 
+def _positive_zero(value):
+    # on Python floats: numpy's scalar operations cost microseconds each in a model's run
+    return isinstance(value, _SCALARS) and math.copysign(1.0, float(value)) > 0 \
+        and float(value) == 0.0
+
+
+def _above_zero(value):
+    return isinstance(value, _SCALARS) and float(value) > 0.0
+
+
+_SCALARS = (int, float, np.integer, np.floating)
 # numpy >= 2 keeps its ufuncs in np._core; 1.x in np.core
 _CLIP = getattr(getattr(np, "_core", None) or np.core, "umath").clip
 

@@ -130,8 +130,8 @@ def macs_of(a_shape, b_shape):
 def matmul(a, b, macs=None):
     """``np.matmul(a, b)``, on the threads ``threads_for`` gives its size (``macs``: its
     multiply-adds, when the caller knows them already)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        a, b = np.asarray(a), np.asarray(b)
     lib = _library()
     if lib is None or lib["configured"] == 1 or a.ndim == 0 or b.ndim == 0:
         return np.matmul(a, b)

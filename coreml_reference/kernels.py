@@ -24,7 +24,7 @@ from coreml_reference.blas import matmul
 from coreml_reference.errors import InvalidModelError
 
 __all__ = ["conv_nd", "conv_transpose_nd", "pool_nd", "pool_output_size", "same_padding",
-           "pad_constant", "round_to_float16", "half_values_to_float16",
+           "pad_constant", "pad_reflect", "round_to_float16", "half_values_to_float16",
            "effective_kernel", "REDUCTIONS", "crop_resize"]
 
 
@@ -154,8 +154,9 @@ class ConvPlan:
     def _depthwise(self, x):
         xl = np.zeros(self.padded_shape, self.dtype)
         xl[self.inner] = x.transpose(self.to_last)                           # (n, *D, c)
-        windows = np.lib.stride_tricks.as_strided(xl, self.window_shape, self.window_strides,
-                                                  writeable=False)
+        # the window view built directly (np.lib.stride_tricks.as_strided: a dozen calls)
+        windows = np.ndarray(self.window_shape, self.dtype, buffer=xl,
+                             strides=self.window_strides)
         y = np.einsum(self.subscripts, windows, self.wl).reshape(self.last_shape)
         if self.bias_last is not None:
             y += self.bias_last
@@ -190,8 +191,11 @@ class ConvPlan:
                 y = matmul(self.w_rows, last.reshape(n, -1, c).swapaxes(-1, -2), self.macs)
                 return self._add_bias(y.reshape(self.out_shape))
         if not self.unit_strides:
-            xp = _tap_view(xp, [0] * len(self.out_sizes), self.strides, self.out_sizes)
-        xs = np.ascontiguousarray(xp).reshape(n, self.groups, c // self.groups, -1)
+            xp = np.ascontiguousarray(_tap_view(xp, [0] * len(self.out_sizes), self.strides,
+                                                self.out_sizes))
+        elif not xp.flags.c_contiguous:
+            xp = np.ascontiguousarray(xp)
+        xs = xp.reshape(n, self.groups, c // self.groups, -1)
         y = matmul(self.w_groups, xs, self.macs)         # (n, g, o/g, positions)
         return self._add_bias(y.reshape(self.out_shape))
 
@@ -273,6 +277,31 @@ def pad_constant(x, widths, value=0.0):
     out = np.full(tuple(s + b + a for s, (b, a) in zip(x.shape, widths)), value, dtype=x.dtype)
     out[tuple(slice(b, b + s) for s, (b, _) in zip(x.shape, widths))] = x
     return out
+
+
+def pad_reflect(x, top, bottom, left, right):
+    """``np.pad(x, ..., mode="reflect")`` on the last two axes (each width below that axis'
+    size), without np.pad's per-call Python: a copy, then mirrored rows, then mirrored columns
+    (the corners from the padded rows, as np.pad pads one axis after the other)."""
+    h, w = x.shape[-2:]
+    out = np.empty(x.shape[:-2] + (h + top + bottom, w + left + right), x.dtype)
+    out[..., top:top + h, left:left + w] = x
+    rows = out[..., :, left:left + w]
+    if top:
+        rows[..., :top, :] = rows[..., _backwards(2 * top, top), :]
+    if bottom:
+        rows[..., top + h:, :] = rows[..., _backwards(top + h - 2, bottom), :]
+    if left:
+        out[..., :left] = out[..., _backwards(2 * left, left)]
+    if right:
+        out[..., left + w:] = out[..., _backwards(left + w - 2, right)]
+    return out
+
+
+def _backwards(start, count):
+    """``count`` indices from ``start`` down, as a slice (one reaching index 0 has no stop)."""
+    stop = start - count
+    return slice(start, stop if stop >= 0 else None, -1)
 
 
 def _tap_view(xp, start, strides, out_sizes):

@@ -18,10 +18,9 @@ from coreml_reference.neuralnetwork.layers.registry import (pair, register, requ
 def convolution(ctx, p, inputs):
     x = inputs[0]
     require_rank(x, 4, ctx)
-    lead, (c_in, h, w) = x.shape[:-3], x.shape[-3:]
-    xb = x.reshape((-1, c_in, h, w))
+    xb = x if x.ndim == 4 else x.reshape((-1,) + x.shape[-3:])
     out = _deconvolution(p, xb, ctx) if p.isDeconvolution else _cached_plan(ctx, p, xb, inputs)(xb)
-    return out.reshape(lead + out.shape[1:])
+    return out if x.ndim == 4 else out.reshape(x.shape[:-3] + out.shape[1:])
 
 
 def _cached_plan(ctx, p, xb, inputs):

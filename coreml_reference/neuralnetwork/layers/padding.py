@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreml_reference.kernels import pad_constant
+from coreml_reference.kernels import pad_constant, pad_reflect
 from coreml_reference.neuralnetwork.layers.conv import border_amounts
 from coreml_reference.neuralnetwork.layers.registry import register, require_rank, shape_list
 
@@ -17,14 +17,14 @@ def padding(ctx, p, inputs):
     widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
     kind = p.WhichOneof("PaddingType")
     if kind == "constant":
-        return np.pad(x, widths, constant_values=np.float32(p.constant.value))
+        return pad_constant(x, widths, np.float32(p.constant.value))
     if kind == "reflection":
         h, w = x.shape[-2:]
         # reflection repeats no border pixel, so it can pad at most size - 1
         if max(top, bottom) >= h and (top or bottom) or max(left, right) >= w and (left or right):
             raise ctx.shape_error("reflection padding {} needs input larger than that, got {}".format(
                 [top, bottom, left, right], shape_list(x.shape)))
-        return np.pad(x, widths, mode="reflect")
+        return pad_reflect(x, top, bottom, left, right)
     if kind == "replication":
         return np.pad(x, widths, mode="edge")
     raise ctx.unsupported("padding type {}".format(kind))

@@ -48,7 +48,10 @@ def _power(x, alpha):
 
 @register("clip")
 def clip(ctx, p, inputs):
-    return act.clip(inputs[0], np.float32(p.minVal), np.float32(p.maxVal))
+    bounds = ctx.cache.get("bounds")
+    if bounds is None:
+        bounds = ctx.cache["bounds"] = (np.float32(p.minVal), np.float32(p.maxVal))
+    return act.clip(inputs[0], *bounds)
 
 
 def _round_half_away(x):

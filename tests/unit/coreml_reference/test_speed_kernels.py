@@ -1,10 +1,11 @@
 """The evaluator's speed paths compute what the slow ones did: float16 rounding in float32
-(bit for bit ``astype(float16).astype(float32)``) and back to float16 by bits, constant padding
-(``np.pad``), products with a per-product BLAS thread count (``np.matmul``), an fp16-typed
-program's float16 values held in float32 (trace and outputs still float16), depthwise
-convolution over whole rows (explicit loops; the per-channel einsum bit for bit), columns
-copied position by position (tap by tap, bit for bit), clip in one pass and sigmoid with one
-division (bit for bit the formulas they replace)."""
+(bit for bit ``astype(float16).astype(float32)``) and back to float16 by bits, constant and
+reflection padding (``np.pad``), products with a per-product BLAS thread count
+(``np.matmul``), an fp16-typed program's float16 values held in float32 (trace and outputs
+still float16), depthwise convolution over whole rows (explicit loops; the per-channel einsum
+bit for bit), columns copied position by position (tap by tap, bit for bit), clip in one pass
+and sigmoid with one division (bit for bit the formulas they replace)."""
+import itertools
 import os
 
 import numpy as np
@@ -53,6 +54,17 @@ def test_pad_constant_is_np_pad(widths):
     got = pad_constant(x, widths, np.float32(-1.5))
     assert got.dtype == x.dtype
     np.testing.assert_array_equal(got, np.pad(x, widths, constant_values=np.float32(-1.5)))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 4, 2, 2), (3, 4), (1, 1, 6, 1)])
+def test_pad_reflect_is_np_pad_for_every_width_it_allows(shape):
+    from coreml_reference.kernels import pad_reflect
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    h, w = shape[-2:]
+    for top, bottom, left, right in itertools.product(range(h), range(h), range(w), range(w)):
+        expected = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)],
+                          mode="reflect")
+        np.testing.assert_array_equal(pad_reflect(x, top, bottom, left, right), expected)
 
 
 def test_pad_constant_negative_widths_fail_as_np_pad():
