@@ -137,7 +137,8 @@ def _broadcasting(function):
         if len(inputs) != 2:
             raise ctx.shape_error("needs 2 inputs, got {}".format(len(inputs)))
         a, b = inputs
-        broadcast_shape([a.shape, b.shape], ctx)     # ShapeError where Core ML would fail
+        if a.shape != b.shape:
+            broadcast_shape([a.shape, b.shape], ctx)     # ShapeError where Core ML would fail
         return function(a, b)
     return layer
 
