@@ -103,7 +103,7 @@ class ConvPlan:
             self._prepare_pointwise(x_shape)
             self.run = self._pointwise
         else:
-            self._prepare_im2col(x_shape)
+            self._prepare_im2col(x_shape, x_dtype)
             self.run = self._im2col
 
     def __call__(self, x):
@@ -201,7 +201,7 @@ class ConvPlan:
 
     # --- other kernels: columns, then one batched matrix product ------------------------------
 
-    def _prepare_im2col(self, x_shape):
+    def _prepare_im2col(self, x_shape, x_dtype):
         # Columns (n, g, cg * taps, positions) from one strided window view of the padded input
         # (a single copy, whatever the kernel size), then one batched matrix product with the
         # weights laid out as (g, o / g, cg * taps).
@@ -210,13 +210,15 @@ class ConvPlan:
         o, cg = w.shape[:2]
         kernel = w.shape[2:]
         nsp = len(kernel)
+        # the windows (n, c, *positions, *kernel): a position steps by the stride, a tap by
+        # the dilation
+        padded = x_shape[:2] + tuple(s + b + a for s, (b, a) in zip(x_shape[2:], self.pads))
+        self.x_dtype = np.result_type(x_dtype)
+        step = _c_strides(padded, self.x_dtype.itemsize)
+        self.window_shape = padded[:2] + self.out_sizes + tuple(kernel)
+        self.window_strides = step[:2] + tuple(step[2 + i] * s for i, s in enumerate(strides)) \
+            + tuple(step[2 + i] * d for i, d in enumerate(dilations))
         self.spatial = tuple(range(2, 2 + nsp))
-        self.k_eff = effective_kernel(kernel, dilations)
-        # windows: (n, c, *positions_full, *k_eff) -> keep every stride-th position and every
-        # dilation-th kernel element.
-        self.keep = (slice(None), slice(None)) + tuple(
-            slice(0, (m - 1) * s + 1, s) for m, s in zip(self.out_sizes, strides)) + tuple(
-            slice(None, None, d) for d in dilations)
         taps = math.prod(kernel)
         positions = math.prod(self.out_sizes)
         self.cols_shape = (n, self.groups, cg * taps, positions)
@@ -228,18 +230,21 @@ class ConvPlan:
         self.w_groups = w.reshape(self.groups, o // self.groups, cg * taps)[None]
         self.macs = n * o * cg * taps * positions
         self.y_shape = (n, o) + self.out_sizes
+        self.y_dtype = np.result_type(self.x_dtype, w, np.float32)
 
     def _im2col(self, x):
-        xp = _pad_zeros(x, self.pads)
-        windows = np.lib.stride_tricks.sliding_window_view(xp, self.k_eff, axis=self.spatial)
-        copied = np.ascontiguousarray(windows[self.keep].transpose(self.order))
+        xp = np.ascontiguousarray(_pad_zeros(x, self.pads), dtype=self.x_dtype)
+        # built directly (sliding_window_view, then a strided slice: dozens of calls)
+        windows = np.ndarray(self.window_shape, self.x_dtype, buffer=xp,
+                             strides=self.window_strides)
+        copied = np.ascontiguousarray(windows.transpose(self.order))
         n, g, k, positions = self.cols_shape
         if self.by_position:
             cols = copied.reshape(n, positions, g, k).transpose(0, 2, 3, 1)
         else:
             cols = copied.reshape(self.cols_shape)
         y = matmul(self.w_groups, cols, self.macs)       # (n, g, o/g, positions)
-        y = y.reshape(self.y_shape).astype(np.result_type(xp, self.w, np.float32), copy=False)
+        y = y.reshape(self.y_shape).astype(self.y_dtype, copy=False)
         return self._add_bias(y)
 
 
