@@ -213,12 +213,11 @@ class ConvPlan:
         # the windows (n, c, *positions, *kernel): a position steps by the stride, a tap by
         # the dilation
         padded = x_shape[:2] + tuple(s + b + a for s, (b, a) in zip(x_shape[2:], self.pads))
-        self.x_dtype = np.result_type(x_dtype)
+        self.x_dtype = np.dtype(x_dtype)
         step = _c_strides(padded, self.x_dtype.itemsize)
         self.window_shape = padded[:2] + self.out_sizes + tuple(kernel)
         self.window_strides = step[:2] + tuple(step[2 + i] * s for i, s in enumerate(strides)) \
             + tuple(step[2 + i] * d for i, d in enumerate(dilations))
-        self.spatial = tuple(range(2, 2 + nsp))
         taps = math.prod(kernel)
         positions = math.prod(self.out_sizes)
         self.cols_shape = (n, self.groups, cg * taps, positions)
@@ -226,7 +225,7 @@ class ConvPlan:
         if self.by_position:
             self.order = (0,) + tuple(range(2, 2 + nsp)) + (1,) + tuple(range(2 + nsp, 2 + 2 * nsp))
         else:
-            self.order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + self.spatial
+            self.order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + tuple(range(2, 2 + nsp))
         self.w_groups = w.reshape(self.groups, o // self.groups, cg * taps)[None]
         self.macs = n * o * cg * taps * positions
         self.y_shape = (n, o) + self.out_sizes
