@@ -10,13 +10,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 
 from backends.base import BadInput, last_line
 from backends.builds import (FAILED_RECORD, OK, PROGRESS, ConversionRecord, read_record,
                              route_dir, write_record)
+from backends import warm
 from backends.worker import EXIT_BAD_INPUT, hook_paths
 
 DEFAULT_TIMEOUT = 1800
@@ -48,8 +48,8 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     sweep_stale_staging(parent)
     staging = os.path.join(parent, ".{}.staging-{}".format(os.path.basename(final), os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
-    cmd = [python, "-m", "backends.worker", "--route", route, "--model", model, "--name", name,
-           "--out", staging, "--samples", str(samples)]
+    cmd = ["--route", route, "--model", model, "--name", name, "--out", staging,
+           "--samples", str(samples)]
     if inputs:
         cmd += ["--inputs", inputs]
     if outputs:
@@ -62,16 +62,11 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
         cmd += ["--variant", variant]
     cmd += list(extra_args)
     try:
-        try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  universal_newlines=True, timeout=timeout, env=env)
-            code, stderr = proc.returncode, proc.stderr
-        except subprocess.TimeoutExpired:
-            code, stderr = None, "timed out after {} s".format(timeout)
+        code, stderr, toolchain_seconds = warm.run(python, route, cmd, timeout, env)
         relay_warnings(stderr)
         if code == EXIT_BAD_INPUT:   # the worker's one line is "error: <message>"
             raise BadInput(_without_prefix(last_line(stderr)) or "the worker rejected the request")
-    except (BadInput, KeyboardInterrupt):   # subprocess.run has ended the child by now
+    except (BadInput, KeyboardInterrupt):   # warm.run has ended the child by now
         shutil.rmtree(staging, ignore_errors=True)
         remove_if_empty(created)
         raise
@@ -80,6 +75,10 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     if record is None or code != 0 and record.ok:
         record = crash_record(route, name, samples, staging, code, stderr)
         record.variant = variant
+    elif toolchain_seconds is not None and record.get("seconds"):
+        # This call started the warm process: its import was this conversion's to wait for.
+        seconds = record["seconds"]
+        seconds["load_toolchain"] = round(seconds.get("load_toolchain", 0.0) + toolchain_seconds, 4)
     if not record.ok and code not in (0, 1):
         record.setdefault("stderr_tail", tail(stderr))
     publish(staging, final, record)
