@@ -1,4 +1,5 @@
-"""Run one conversion in its own process and publish its folder without losing old results.
+"""Run one conversion in its own process (forked from a warm one: ``backends.warm``) and
+publish its folder without losing old results.
 
 Used by the host CLI (Python 3.11, with the route env's python) and by ``backends.batch``
 inside a tox env (with its own python). Runs on Python 3.7.
@@ -48,21 +49,21 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     sweep_stale_staging(parent)
     staging = os.path.join(parent, ".{}.staging-{}".format(os.path.basename(final), os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
-    cmd = ["--route", route, "--model", model, "--name", name, "--out", staging,
+    args = ["--route", route, "--model", model, "--name", name, "--out", staging,
            "--samples", str(samples)]
     if inputs:
-        cmd += ["--inputs", inputs]
+        args += ["--inputs", inputs]
     if outputs:
-        cmd += ["--outputs", ",".join(outputs)]
+        args += ["--outputs", ",".join(outputs)]
     if weights:
-        cmd += ["--weights", weights]
+        args += ["--weights", weights]
     for path in hook_paths(hooks):
-        cmd += ["--hooks", path]
+        args += ["--hooks", path]
     if variant:
-        cmd += ["--variant", variant]
-    cmd += list(extra_args)
+        args += ["--variant", variant]
+    args += list(extra_args)
     try:
-        code, stderr, toolchain_seconds = warm.run(python, route, cmd, timeout, env)
+        code, stderr, toolchain_seconds = warm.run(python, route, args, timeout, env)
         relay_warnings(stderr)
         if code == EXIT_BAD_INPUT:   # the worker's one line is "error: <message>"
             raise BadInput(_without_prefix(last_line(stderr)) or "the worker rejected the request")

@@ -49,7 +49,7 @@ def run(python, route, args, timeout=None, env=None):
     with _lock:
         server, started = _idle.pop(key, None), None
     if server is None or not (server.cold or server.alive()):
-        server = _Server(python, route, env)
+        server = _Server(python, route, env, timeout)
         started = None if server.cold else server.toolchain_seconds
     try:
         if server.cold:
@@ -91,16 +91,17 @@ def _cold(python, args, timeout, env):
 class _Server(object):
     """The client's side of one warm process."""
 
-    def __init__(self, python, route, env):
+    def __init__(self, python, route, env, timeout=None):
         self.proc = subprocess.Popen([python, "-m", "backends.warm", route], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, bufsize=0)
         self._unread = b""
-        ready = self._reply(None) or {"cold": "the warm process did not start"}
+        ready = self._reply(timeout) or {"cold": "the warm process did not start in time"}
         self.toolchain_seconds = ready.get("toolchain_seconds")
         self.cold = ready.get("cold")
-        if self.cold:
-            self.close()
+        if self.cold:    # each conversion starts afresh and meets the problem on its own
+            self.proc.kill()
+            self.proc.wait()
 
     def alive(self):
         return self.proc.poll() is None
