@@ -27,7 +27,7 @@ import traceback
 from collections import OrderedDict
 
 MAX_IDLE = 2             # a run moves from env to env: keep the last two warm, not all six
-_idle = OrderedDict()    # (python, route, cwd, env) -> _Server no thread is using
+_idle = OrderedDict()    # (python, cwd, env) -> _Server no thread is using
 _lock = threading.Lock()
 
 
@@ -45,7 +45,8 @@ def run(python, route, args, timeout=None, env=None):
     env = dict(os.environ if env is None else env)
     if not enabled():
         return _cold(python, args, timeout, env) + (None,)
-    key = (python, route, os.getcwd(), tuple(sorted(env.items())))
+    # Not the route: v9 and v9-export share an env, and a child imports what else it needs.
+    key = (python, os.getcwd(), tuple(sorted(env.items())))
     with _lock:
         server, started = _idle.pop(key, None), None
     if server is None or not (server.cold or server.alive()):
