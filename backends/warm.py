@@ -110,22 +110,23 @@ class _Server(object):
     def convert(self, args, env, timeout):
         handle, stderr_path = tempfile.mkstemp(prefix="worker-", suffix=".stderr")
         os.close(handle)
+        pid = None
         try:
             self._send({"args": list(args), "env": env, "cwd": os.getcwd(),
                         "stderr": stderr_path})
             started = self._reply(None)
             if started is None:
                 return None, "the route env's warm process ended unexpectedly"
-            try:
-                done = self._reply(timeout)
-                if done is None:
-                    self._end(started["pid"])
-                    return None, "timed out after {} s".format(timeout)
-            except BaseException:   # Ctrl-C: end the child before the caller cleans up
-                self._end(started["pid"])
-                raise
+            pid = started["pid"]
+            done = self._reply(timeout)
+            if done is None:
+                self._end(pid)
+                return None, "timed out after {} s".format(timeout)
             with open(stderr_path) as f:
                 return done["returncode"], f.read()
+        except BaseException:   # Ctrl-C: end the child before the caller cleans up
+            self._interrupted(pid)
+            raise
         finally:
             os.remove(stderr_path)
 
@@ -136,6 +137,19 @@ class _Server(object):
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def _interrupted(self, pid):
+        """Interrupted mid-request: end the child (the server names it as soon as it has
+        forked) and read the replies up to its end, so the next request meets its own. A
+        server that names no child in time is ended instead."""
+        if pid is None:
+            started = self._reply(5)
+            pid = started.get("pid") if started else None
+        if pid is None:
+            self.proc.kill()
+            self.proc.wait()
+        else:
+            self._end(pid)
 
     def _end(self, pid):
         """Kill the child and wait until the server has reaped it."""

@@ -1,5 +1,6 @@
 """Warm starts: conversions in one env fork from one process that imported the toolchain,
 and each still starts from that import alone (route v9, this Python)."""
+import os
 import sys
 
 import numpy as np
@@ -58,6 +59,21 @@ def test_a_timeout_kills_the_conversion_and_the_env_stays_warm(user_model, tmp_p
     (tmp_path / "sleep").touch()
     slow = user_model("slow", timeout=3)
     assert slow["status"] == "failed" and slow["error"] == "timed out after 3 s"
+    (tmp_path / "sleep").unlink()
+    assert user_model("b")["status"] == "ok"
+    assert list(warm._idle.values()) == [server] and server.alive()
+
+
+def test_an_interrupt_before_the_child_is_named_still_ends_it(user_model, tmp_path):
+    """Ctrl-C right after a request was sent: the child it started is ended, and the next
+    conversion reads its own replies."""
+    assert user_model("a")["status"] == "ok"
+    (server,) = warm._idle.values()
+    (tmp_path / "sleep").touch()
+    server._send({"args": ["--route", "v9", "--model", "{}:build".format(tmp_path / "m.py"),
+                           "--out", str(tmp_path / "slow"), "--inputs", str(tmp_path / "in.npz")],
+                  "env": dict(os.environ), "cwd": os.getcwd(), "stderr": str(tmp_path / "err")})
+    server._interrupted(None)
     (tmp_path / "sleep").unlink()
     assert user_model("b")["status"] == "ok"
     assert list(warm._idle.values()) == [server] and server.alive()
