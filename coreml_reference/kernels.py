@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 
 import numpy as np
 
@@ -736,7 +735,7 @@ def batch_to_space(x, block, crops):
 
 _HALF_OVERFLOW = np.float32(65520.0)     # the first float32 that rounds to inf in float16
 _HALF_MIN_NORMAL = np.float32(2.0 ** -14)
-_SMALL = 256                             # below this many values numpy's casts are faster
+_SMALL = 2048                            # below this many values numpy's casts are faster
 
 
 def round_to_float16(x):
@@ -773,15 +772,16 @@ def round_to_float16(x):
 
 def half_values_to_float16(x):
     """float32 ``x`` that holds float16 values exactly (what ``round_to_float16`` returns) as
-    a float16 array: ``x.astype(np.float16)`` bit for bit, 2.5x faster (numpy's cast has no
-    vector code: 84 -> 34 us for [1, 96, 527]).
+    a float16 array: ``x.astype(np.float16)`` bit for bit, 3.5x faster (numpy's cast has no
+    vector code: 84 -> 23 us for [1, 96, 527]).
 
     How: |x| * 2**-112 is a float32 whose bits, shifted right by 13, are |x|'s float16 bits:
     the product moves float16's exponent range onto float32's, float16's subnormals onto
     float32's, and a float16 value's 10 mantissa bits are the float32's top ten. The sign is
-    the top bit of each float32's high half. inf and NaN take numpy's cast."""
+    the top bit of each float32's high half, put in place while still 32 bits wide (a
+    strided read of the high halves cost 60 % of the whole). inf and NaN take numpy's cast."""
     x = np.asarray(x)
-    if x.dtype != np.float32 or x.size < _SMALL or sys.byteorder != "little":
+    if x.dtype != np.float32 or x.size < _SMALL:
         return x.astype(np.float16)
     x = np.ascontiguousarray(x)
     scaled = np.abs(x)
@@ -790,6 +790,7 @@ def half_values_to_float16(x):
     bits >>= 13
     if bits.max() >= 0x3FC00:                          # inf or NaN: numpy's own rules
         return x.astype(np.float16)
-    out = bits.astype(np.uint16)
-    out |= x.reshape(-1).view(np.uint16)[1::2].reshape(x.shape) & np.uint16(0x8000)
-    return out.view(np.float16)
+    sign = x.view(np.uint32) >> np.uint32(16)
+    sign &= np.uint32(0x8000)
+    bits |= sign
+    return bits.astype(np.uint16).view(np.float16)

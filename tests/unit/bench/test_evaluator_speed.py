@@ -15,10 +15,13 @@ def test_interleaved_rounds_and_failures():
     def broken():
         raise RuntimeError("no")
     times, cold, errors = evaluator_speed.interleaved(
-        {"a": runner("a"), "bad": broken, "b": runner("b")}, repeat=3)
-    assert order == ["a", "b"] + ["a", "b"] * 3          # cold calls, then interleaved rounds
-    assert sorted(times) == ["a", "b"] and all(len(t) == 3 for t in times.values())
-    assert set(cold) == {"a", "b"}
+        {"a": runner("a"), "bad": broken, "b": runner("b"), "c": runner("c")}, repeat=8)
+    assert order[:3] == ["a", "b", "c"]                  # cold calls, then interleaved rounds
+    rounds = [order[i:i + 3] for i in range(3, len(order), 3)]
+    assert len(rounds) == 8 and all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1           # whose turn follows whose varies
+    assert sorted(times) == ["a", "b", "c"] and all(len(t) == 8 for t in times.values())
+    assert set(cold) == {"a", "b", "c"}
     assert errors == {"bad": "RuntimeError: no"}
 
 
