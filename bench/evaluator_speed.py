@@ -8,8 +8,8 @@ Prints ratios measured side by side in one run: every runner of a table is calle
 round after round (interleaved), so all of them see the same machine load, in an order
 shuffled each round (a call pays for what the one before it left in the caches and on the
 other core: in a fixed order, one small program took 0.37 ms where its twins took 0.13 ms,
-by its place alone); ratios are of
-medians (the fastest round is shown too: PyTorch's 2-thread pool degrades under load).
+by its place alone); ratios are of medians (the fastest round is shown too: PyTorch's
+2-thread pool degrades under load).
 Models are loaded once before timing (decoding weights is part of loading, as for a runtime);
 the first, cold evaluation is shown apart. The thread counts used (torch, numpy's BLAS,
 onnxruntime) and the load average before / after are printed with the figures; neither
