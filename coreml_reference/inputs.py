@@ -109,7 +109,11 @@ def check_declared_shape(model_name, input_name, shape, array_type):
     description's multiArrayType allows: its enumeratedShapes, its shapeRange (upper bound
     -1: unbounded) or its fixed shape (an ML Program function's input may leave flexible dims
     unknown; the description says what Core ML accepts)."""
-    allowed = allowed_shapes(array_type)
+    check_allowed_shape(model_name, input_name, shape, allowed_shapes(array_type))
+
+
+def check_allowed_shape(model_name, input_name, shape, allowed):
+    """``check_declared_shape`` with the type's ``allowed_shapes`` worked out already."""
     if allowed and not any(_fits(shape, s) for s in allowed):
         raise InputError("{}: input {!r} has shape {}; the model takes {}".format(
             model_name, input_name, list(shape), " or ".join(_shape_text(s) for s in allowed)))

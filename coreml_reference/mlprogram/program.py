@@ -26,7 +26,8 @@ import numpy as np
 from coreml_reference.dtypes import ARRAY_DTYPES
 from coreml_reference.errors import (EvaluatorError, InputError, InvalidModelError, LayerError,
                                      ModelFileError, RuntimeCheckError, UnsupportedError)
-from coreml_reference.inputs import as_declared, check_declared_shape, image_pixels
+from coreml_reference.inputs import (allowed_shapes, as_declared, check_allowed_shape,
+                                     image_pixels)
 from coreml_reference.kernels import half_values_to_float16, round_to_float16
 from coreml_reference.mlprogram.registry import OPS
 from coreml_reference.mlprogram.values import (DTYPE_NAMES, ValueDecoder, numpy_dtype,
@@ -393,8 +394,8 @@ def _compute_form(value):
 
 
 def _shape_matches(shape, declared):
-    return len(shape) == len(declared) and all(d is None or d == s
-                                               for s, d in zip(shape, declared))
+    return shape == declared or len(shape) == len(declared) and all(
+        d is None or d == s for s, d in zip(shape, declared))
 
 
 def op_name(op):
@@ -428,14 +429,14 @@ def compiled(loaded):
     """(function proto, BlockPlan) of the model's main function, cached per model file, and
     kept on the LoadedModel: running it again skips even the files' stamp (a walk of the
     package), as a runtime keeps a compiled model."""
-    fn, block = main_block(loaded)
     kept = getattr(loaded, "_ml_plan", None)
     if kept is not None and kept[0] is loaded.spec:
-        return fn, kept[1]
+        return kept[1], kept[2]
+    fn, block = main_block(loaded)
     fn, plan = _compiled(loaded, fn, block)
     if loaded.path:                  # an in-memory spec may be edited between runs
         try:
-            loaded._ml_plan = (loaded.spec, plan)
+            loaded._ml_plan = (loaded.spec, fn, plan)
         except AttributeError:       # a frozen object: look it up every time
             pass
     return fn, plan
@@ -492,42 +493,64 @@ def check_inputs(loaded, fn, inputs):
     if not hasattr(inputs, "keys"):
         raise InputError("inputs must be a dict of input name -> array, not {}".format(
             type(inputs).__name__))
-    declared = [i.name for i in fn.inputs if not _is_state(i)]
-    extra = sorted(set(inputs) - set(declared))
-    if extra:
+    specs = input_specs(loaded, fn)
+    if len(inputs) > len(specs) or any(name not in specs for name in inputs):
         raise InputError("{}: unknown input(s) {} (the model takes {})".format(
-            loaded.name, extra, declared))
-    images = {f.name: f.type.imageType for f in loaded.spec.description.input
-              if f.type.WhichOneof("Type") == "imageType"}
+            loaded.name, sorted(set(inputs) - set(specs)), list(specs)))
     feeds = []
-    for named in fn.inputs:
-        if _is_state(named):            # bound to the State, not given (``bind_states``)
-            continue
-        if named.name not in inputs:
+    for name, spec in specs.items():
+        if name not in inputs:
             raise InputError("{}: missing input {!r} (the model takes {})".format(
-                loaded.name, named.name, declared))
-        value = inputs[named.name]
-        if named.name in images:       # the program itself scales / biases the pixels
-            value = image_pixels(loaded.name, named.name, value, images[named.name])
-        feeds.append((named, _check_input(loaded, named, value)))
+                loaded.name, name, list(specs)))
+        value = inputs[name]
+        if spec.image is not None:       # the program itself scales / biases the pixels
+            value = image_pixels(loaded.name, name, value, spec.image)
+        feeds.append((spec.named, _check_input(loaded, spec, value)))
     return feeds
 
 
-def _check_input(loaded, named, value):
-    if named.type.WhichOneof("type") != "tensorType":
-        raise InputError("{}: input {!r} is not a tensor; only tensor inputs are supported".format(
-            loaded.name, named.name))
-    data_type = named.type.tensorType.dataType
-    want = numpy_dtype(data_type, "input " + named.name)
-    arr = as_declared(loaded.name, named.name, value, want, DTYPE_NAMES.get(data_type))
-    described = {f.name: f.type for f in loaded.spec.description.input}.get(named.name)
-    if described is not None and described.WhichOneof("Type") == "multiArrayType":
-        check_declared_shape(loaded.name, named.name, arr.shape, described.multiArrayType)
-    declared = tensor_shape(named.type)
-    if declared is not None and not _shape_matches(arr.shape, declared):
+InputSpec = collections.namedtuple("InputSpec", "named want want_name image allowed declared")
+
+
+def input_specs(loaded, fn):
+    """{name: InputSpec} of the function's inputs (states aside): what checking an input
+    needs from the spec, read once per model file, as ``compiled`` keeps its plan."""
+    kept = getattr(loaded, "_ml_inputs", None)
+    if kept is not None and kept[0] is loaded.spec:
+        return kept[1]
+    described = {f.name: f.type for f in loaded.spec.description.input}
+    specs = collections.OrderedDict()
+    for named in fn.inputs:
+        if _is_state(named):            # bound to the State, not given (``bind_states``)
+            continue
+        if named.type.WhichOneof("type") != "tensorType":
+            raise InputError("{}: input {!r} is not a tensor; only tensor inputs are "
+                             "supported".format(loaded.name, named.name))
+        data_type = named.type.tensorType.dataType
+        kind = described[named.name].WhichOneof("Type") if named.name in described else None
+        specs[named.name] = InputSpec(
+            named, numpy_dtype(data_type, "input " + named.name), DTYPE_NAMES.get(data_type),
+            described[named.name].imageType if kind == "imageType" else None,
+            allowed_shapes(described[named.name].multiArrayType)
+            if kind == "multiArrayType" else None,
+            tensor_shape(named.type))
+    if loaded.path:                      # an in-memory spec may be edited between runs
+        try:
+            loaded._ml_inputs = (loaded.spec, specs)
+        except AttributeError:
+            pass
+    return specs
+
+
+def _check_input(loaded, spec, value):
+    name = spec.named.name
+    arr = as_declared(loaded.name, name, value, spec.want, spec.want_name)
+    if spec.allowed is not None:
+        check_allowed_shape(loaded.name, name, arr.shape, spec.allowed)
+    if spec.declared is not None and not _shape_matches(arr.shape, spec.declared):
         raise InputError("{}: input {!r} has shape {}, expected {}".format(
-            loaded.name, named.name, list(arr.shape),
-            ["?" if d is None else d for d in declared]))
+            loaded.name, name, list(arr.shape),
+            ["?" if d is None else d for d in spec.declared]))
     return arr
 
 

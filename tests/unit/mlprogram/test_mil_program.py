@@ -97,6 +97,24 @@ def test_wrong_shape(add_model):
     assert "'x'" in str(err.value) and "[3, 2]" in str(err.value) and "[2, 3]" in str(err.value)
 
 
+def test_every_call_of_one_loaded_model_is_checked(add_model):
+    """What the inputs take is read from the spec once per loaded model: a bad call after a
+    good one is still refused, and a good one after it still runs."""
+    from coreml_reference import runner_for
+    from coreml_reference.loader import load
+    loaded = load(add_model)
+    run = runner_for(loaded)
+    good = {"x": np.ones((2, 3), np.float32), "y": np.ones((1, 3), np.float32)}
+    want = run(loaded, good)
+    for bad, message in [(dict(good, x=np.ones((3, 2), np.float32)), r"'x' has shape \[3, 2\]"),
+                         ({"x": good["x"]}, "missing input 'y'"),
+                         (dict(good, z=np.ones(1, np.float32)), "unknown input")]:
+        with pytest.raises(InputError, match=message):
+            run(loaded, bad)
+    got = run(loaded, good)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
 def test_wrong_dtype(add_model):
     with pytest.raises(InputError, match="dtype"):
         coreml_reference.predict(add_model, {"x": np.full((2, 3), "a"),
