@@ -50,7 +50,7 @@ def convert_isolated(python, route, model, out_root, samples=32000, weights=None
     staging = os.path.join(parent, ".{}.staging-{}".format(os.path.basename(final), os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     args = ["--route", route, "--model", model, "--name", name, "--out", staging,
-           "--samples", str(samples)]
+            "--samples", str(samples)]
     if inputs:
         args += ["--inputs", inputs]
     if outputs:

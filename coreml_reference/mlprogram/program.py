@@ -494,7 +494,7 @@ def check_inputs(loaded, fn, inputs):
         raise InputError("inputs must be a dict of input name -> array, not {}".format(
             type(inputs).__name__))
     specs = input_specs(loaded, fn)
-    if len(inputs) > len(specs) or any(name not in specs for name in inputs):
+    if any(name not in specs for name in inputs):
         raise InputError("{}: unknown input(s) {} (the model takes {})".format(
             loaded.name, sorted(set(inputs) - set(specs)), list(specs)))
     feeds = []
