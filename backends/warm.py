@@ -51,7 +51,7 @@ def run(python, route, args, timeout=None, env=None):
         server, started = _idle.pop(key, None), None
     if server is None or not (server.cold or server.alive()):
         server = _Server(python, route, env, timeout)
-        started = None if server.cold else server.toolchain_seconds
+        started = server.toolchain_seconds     # a cold one returns None below
     try:
         if server.cold:
             return _cold(python, args, timeout, env) + (None,)
